@@ -1,0 +1,1 @@
+"""Classifier: narratives taxonomy, training data, the scikit-learn model, evaluation and registry."""

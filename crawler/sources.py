@@ -1,0 +1,114 @@
+"""The sources catalogue: outlets, their group, languages, feeds and allowed domains.
+
+A TOML file with one ``[[source]]`` table per outlet. The shipped default is
+``crawler/data/sources.toml``; ``[crawler] sources`` points at another one.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from narrative_tracker.configmodel import Section
+from narrative_tracker.errors import ConfigError
+
+DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent / "data" / "sources.toml"
+
+GROUPS = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
+Group = Literal["russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other"]
+
+
+def _http_url(value: str, what: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{what} {value!r} is not an http(s) URL")
+    return value
+
+
+class Listing(Section):
+    """Listing pages of an outlet without feeds: start URLs and a CSS selector for article links."""
+
+    urls: list[str] = Field(min_length=1)
+    selector: str = Field(min_length=1)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, values: list[str]) -> list[str]:
+        return [_http_url(v, "listing URL") for v in values]
+
+
+class SourceSpec(Section):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
+    name: str = Field(min_length=1)
+    group: Group
+    country: str = Field(min_length=2, max_length=8)
+    languages: list[str] = Field(min_length=1)
+    feeds: list[str] = Field(default_factory=list)
+    #: Host names whose pages may be fetched for this outlet (the port is ignored).
+    domains: list[str] = Field(min_length=1)
+    sitemaps: list[str] = Field(default_factory=list)
+    listing: Listing | None = None
+
+    @field_validator("feeds", "sitemaps")
+    @classmethod
+    def _urls(cls, values: list[str]) -> list[str]:
+        return [_http_url(v, "URL") for v in values]
+
+    @field_validator("domains")
+    @classmethod
+    def _hosts(cls, values: list[str]) -> list[str]:
+        cleaned = []
+        for value in values:
+            host = value.strip().lower().rstrip(".")
+            if not host or "/" in host or ":" in host.strip("[]"):
+                raise ValueError(f"{value!r} is not a host name (write 'example.org', without scheme or port)")
+            cleaned.append(host)
+        return cleaned
+
+    @model_validator(mode="after")
+    def _has_entry_point(self) -> SourceSpec:
+        if not (self.feeds or self.sitemaps or self.listing):
+            raise ValueError("give at least one of feeds, sitemaps or listing")
+        return self
+
+
+def _where(error: dict[str, object]) -> str:
+    loc = [str(p) for p in error["loc"]]  # type: ignore[union-attr]
+    return ".".join(loc) if loc else "source"
+
+
+def load_sources(path: Path) -> list[SourceSpec]:
+    """Read and validate a catalogue; ConfigError names the file, the source slug and the field."""
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"sources catalogue {path} does not exist: fix [crawler] sources") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sources catalogue {path}: not valid TOML: {exc}") from None
+    extra = sorted(set(raw) - {"source"})
+    if extra:
+        raise ConfigError(f"sources catalogue {path}: unknown top-level key {extra[0]!r}; write [[source]] tables")
+    tables = raw.get("source", [])
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"sources catalogue {path}: no [[source]] table")
+    sources: list[SourceSpec] = []
+    seen: set[str] = set()
+    for index, table in enumerate(tables, start=1):
+        label = f"source {table.get('slug')!r}" if isinstance(table.get("slug"), str) else f"source #{index}"
+        try:
+            spec = SourceSpec.model_validate(table)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            kind = "unknown field" if error["type"] == "extra_forbidden" else "field"
+            value = error.get("input")
+            shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+            message = "" if error["type"] == "extra_forbidden" else f": {error['msg']}{shown}"
+            raise ConfigError(f"sources catalogue {path}: {label}: {kind} {_where(error)!r}{message}") from None
+        if spec.slug in seen:
+            raise ConfigError(f"sources catalogue {path}: slug {spec.slug!r} appears twice")
+        seen.add(spec.slug)
+        sources.append(spec)
+    return sources

@@ -1,0 +1,1 @@
+"""Jobs: the scheduler service and the job functions (crawl, classify, trends, digest, retrain, retention)."""

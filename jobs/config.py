@@ -1,0 +1,157 @@
+"""Settings of ``[service]``, ``[jobs.*]``, ``[digest]``, ``[alerts]`` and ``[retention]``.
+
+``[service]``, ``[jobs.<name>]`` (``every``, ``cron``, ``enabled``) and ``[digest]`` with its
+``smtp``, ``webhook`` and ``folder`` tables are a public contract.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from narrative_tracker.configmodel import Section
+
+JOB_NAMES = ("crawl", "classify", "trends", "digest", "retrain", "retention")
+
+_EVERY = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_every(text: str) -> timedelta:
+    """``"30m"`` -> 30 minutes. Units: s, m, h, d."""
+    match = _EVERY.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not an interval: write a positive number and a unit s, m, h or d, e.g. '30m'")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class ServiceSettings(Section):
+    bind: str = "127.0.0.1"
+    #: Health and metrics endpoint port; 0 disables it.
+    port: int = Field(default=8686, ge=0, le=65535)
+
+
+class JobSettings(Section):
+    every: str | None = None
+    cron: str | None = None
+    enabled: bool = True
+    #: Seconds a run may start late and still run (APScheduler ``misfire_grace_time``).
+    misfire_grace_time: int = Field(default=600, ge=1)
+    #: Seconds a run may take before it is stopped (crawl and retrain run in child processes).
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("every")
+    @classmethod
+    def _check_every(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_every(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday): {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> JobSettings:
+        if self.every and self.cron:
+            raise ValueError("give either 'every' or 'cron', not both")
+        return self
+
+
+DEFAULT_JOBS: dict[str, dict[str, object]] = {
+    "crawl": {"every": "30m"},
+    "classify": {"every": "30m"},
+    "trends": {"every": "1h"},
+    "digest": {"cron": "0 7 * * *"},
+    "retrain": {"cron": "0 3 * * 0", "enabled": False},
+    "retention": {"cron": "30 2 * * *"},
+}
+
+
+def merge_job_tables(user: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Lay the user's ``[jobs.*]`` tables over the defaults; a user schedule replaces the default one."""
+    unknown = sorted(set(user) - set(JOB_NAMES))
+    if unknown:
+        raise ValueError(f"unknown job {unknown[0]!r}; jobs are: {', '.join(JOB_NAMES)}")
+    merged: dict[str, dict[str, object]] = {}
+    for name, default in DEFAULT_JOBS.items():
+        table = dict(default)
+        given = user.get(name) or {}
+        if not isinstance(given, dict):
+            raise ValueError(f"[jobs.{name}] must be a table")
+        if "every" in given or "cron" in given:
+            table.pop("every", None)
+            table.pop("cron", None)
+        table.update(given)
+        merged[name] = table
+    return merged
+
+
+class SmtpSettings(Section):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    #: Password comes from NARRATIVE_TRACKER_SMTP_PASSWORD, never from the file.
+    username: str | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class WebhookSettings(Section):
+    url: str
+    timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class FolderSettings(Section):
+    path: Path = Path("digests")
+
+
+class DigestSettings(Section):
+    timezone: str = "UTC"
+    recipients: list[str] = Field(default_factory=list)
+    sender: str = "narrative-tracker@localhost"
+    smtp: SmtpSettings | None = None
+    webhook: WebhookSettings | None = None
+    folder: FolderSettings | None = None
+    #: Delivery attempts per channel before the channel is recorded as failed.
+    max_attempts: int = Field(default=4, ge=1, le=20)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone such as 'Europe/Paris'") from exc
+        return value
+
+
+class AlertSettings(Section):
+    #: Days of history a spike is measured against.
+    baseline_days: int = Field(default=28, ge=7, le=365)
+
+
+class RetentionSettings(Section):
+    #: Days of job-run history kept.
+    job_runs_days: int = Field(default=90, ge=1)
+    #: Days of delivered digests kept in the database.
+    digests_days: int = Field(default=365, ge=1)

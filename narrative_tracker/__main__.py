@@ -1,0 +1,3 @@
+from narrative_tracker.cli import main
+
+main()

@@ -1,0 +1,214 @@
+"""Loading and validating the settings: one TOML file plus environment overrides.
+
+Order, last wins: built-in defaults, the TOML file (``--config``, else NARRATIVE_TRACKER_CONFIG,
+else ``<home>/config.toml`` when it exists), then environment variables:
+
+- NARRATIVE_TRACKER_HOME: the data directory (default: the platform's user data dir);
+- NARRATIVE_TRACKER_DATABASE_URL: ``[storage] database_url``;
+- NARRATIVE_TRACKER_SMTP_PASSWORD: the SMTP password (never read from the file);
+- NARRATIVE_TRACKER__<SECTION>__<KEY>=<TOML value>: any other key, e.g.
+  ``NARRATIVE_TRACKER__CRAWLER__DOWNLOAD_DELAY=0.5``.
+
+Relative paths in the file are relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from classifier.config import ClassifierSettings
+from crawler.config import CrawlerSettings
+from jobs.config import (
+    AlertSettings,
+    DigestSettings,
+    JobSettings,
+    RetentionSettings,
+    ServiceSettings,
+    merge_job_tables,
+)
+from narrative_tracker.errors import ConfigError
+from storage.config import StorageSettings
+
+ENV_PREFIX = "NARRATIVE_TRACKER_"
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "storage": StorageSettings,
+    "crawler": CrawlerSettings,
+    "classifier": ClassifierSettings,
+    "service": ServiceSettings,
+    "digest": DigestSettings,
+    "alerts": AlertSettings,
+    "retention": RetentionSettings,
+}
+
+
+def default_home() -> Path:
+    env = os.environ.get(ENV_PREFIX + "HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("narrative-tracker", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings with every path made absolute."""
+
+    home: Path
+    config_file: Path | None
+    storage: StorageSettings
+    crawler: CrawlerSettings
+    classifier: ClassifierSettings
+    service: ServiceSettings
+    digest: DigestSettings
+    alerts: AlertSettings
+    retention: RetentionSettings
+    jobs: dict[str, JobSettings] = field(default_factory=dict)
+    smtp_password: str | None = field(default=None, repr=False)
+
+    @property
+    def database_url(self) -> str:
+        return self.storage.database_url or f"sqlite:///{self.home / 'tracker.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def sources_file(self) -> Path:
+        from crawler.sources import DEFAULT_SOURCES_FILE
+
+        return self.crawler.sources or DEFAULT_SOURCES_FILE
+
+    @property
+    def taxonomy_file(self) -> Path:
+        from classifier.taxonomy import DEFAULT_TAXONOMY_FILE
+
+        return self.classifier.taxonomy or DEFAULT_TAXONOMY_FILE
+
+
+def _config_path(explicit: str | os.PathLike[str] | None, home: Path) -> Path | None:
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    env = os.environ.get(ENV_PREFIX + "CONFIG")
+    if env:
+        return Path(env).expanduser().resolve()
+    candidate = home / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist: create it with `narrative-tracker init --config {path}`"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def _env_overrides(raw: dict[str, Any]) -> None:
+    url = os.environ.get(ENV_PREFIX + "DATABASE_URL")
+    if url:
+        raw.setdefault("storage", {})["database_url"] = url
+    for name, value in os.environ.items():
+        if not name.startswith(ENV_PREFIX + "_"):
+            continue
+        parts = name[len(ENV_PREFIX) + 1 :].lower().split("__")
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"environment variable {name}: write {ENV_PREFIX}_<SECTION>__<KEY>")
+        try:
+            parsed = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value  # a bare word is taken as a string
+        table = raw
+        for part in parts[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"environment variable {name}: {part!r} is not a table")
+        table[parts[-1]] = parsed
+
+
+def _describe(error: dict[str, Any], section: str) -> str:
+    where = ".".join(str(p) for p in (section, *error["loc"]))
+    if error["type"] == "extra_forbidden":
+        return f"unknown key {where!r}"
+    if error["type"] == "missing":
+        return f"missing key {where!r}"
+    value = error.get("input")
+    shown = f" (got {value!r})" if not isinstance(value, dict) else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}{shown}"
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Make relative paths in the file relative to the file's folder."""
+    for section, key in (("crawler", "sources"), ("classifier", "taxonomy")):
+        value = raw.get(section, {}).get(key)
+        if isinstance(value, str) and value:
+            raw[section][key] = str((base / value).expanduser())
+    folder = raw.get("digest", {}).get("folder")
+    if isinstance(folder, dict) and isinstance(folder.get("path"), str):
+        folder["path"] = str((base / folder["path"]).expanduser())
+    url = raw.get("storage", {}).get("database_url")
+    # sqlite:///relative.db is relative to the config file as well; sqlite:////abs stays absolute.
+    if isinstance(url, str) and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url[len("sqlite:///") :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            raw["storage"]["database_url"] = f"sqlite:///{(base / rest).resolve()}"
+
+
+def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, merge and validate the settings; raise ConfigError naming the file and key at fault."""
+    home = default_home()
+    path = _config_path(config, home)
+    raw: dict[str, Any] = _read_toml(path) if path else {}
+    where = str(path) if path else "settings"
+    if path:
+        _resolve_paths(raw, path.parent)
+    _env_overrides(raw)
+    if path is None:
+        folder = raw.get("digest", {}).get("folder")
+        if isinstance(folder, dict) and isinstance(folder.get("path"), str):
+            folder["path"] = str(home / folder["path"])
+
+    unknown = sorted(set(raw) - set(SECTIONS) - {"jobs"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{unknown[0]}]; sections are: {', '.join([*SECTIONS, 'jobs'])}")
+    values: dict[str, Any] = {}
+    for section, model in SECTIONS.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table")
+        try:
+            values[section] = model.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_describe(exc.errors()[0], section)}") from None
+    try:
+        merged = merge_job_tables(raw.get("jobs", {}))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: [jobs] {exc}") from None
+    jobs: dict[str, JobSettings] = {}
+    for name, table in merged.items():
+        try:
+            jobs[name] = JobSettings.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_describe(exc.errors()[0], f'jobs.{name}')}") from None
+    return Settings(
+        home=home,
+        config_file=path,
+        jobs=jobs,
+        smtp_password=os.environ.get(ENV_PREFIX + "SMTP_PASSWORD") or None,
+        **values,
+    )

@@ -1,0 +1,101 @@
+"""Streaming export of stored articles with the active model's narratives.
+
+Rows are read in key-ordered pages, so memory stays flat however many articles there are.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import Article, Classification, ModelVersion, Source
+
+PAGE_SIZE = 1000
+
+#: The fields of an exported record, in order (a public contract: analysts' tools read them).
+FIELDS = (
+    "url",
+    "source",
+    "group",
+    "title",
+    "text",
+    "lang",
+    "published_at",
+    "fetched_at",
+    "duplicate_of",
+    "narratives",
+)
+
+
+def active_model_version(session: Session) -> str | None:
+    return session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active"))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def iter_article_records(session: Session, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one export record per article, oldest first."""
+    model = active_model_version(session)
+    original = aliased(Article)
+    query = (
+        select(
+            Article.id,
+            Article.url,
+            Source.slug,
+            Source.group,
+            Article.title,
+            Article.text,
+            Article.lang,
+            Article.published_at,
+            Article.fetched_at,
+            original.url,
+        )
+        .join(Source, Source.id == Article.source_id)
+        .outerjoin(original, original.id == Article.duplicate_of_id)
+        .order_by(Article.id)
+        .limit(PAGE_SIZE)
+    )
+    if since is not None:
+        query = query.where(Article.fetched_at >= since)
+    last_id = 0
+    while True:
+        rows = session.execute(query.where(Article.id > last_id)).all()
+        if not rows:
+            return
+        narratives = _narratives_for(session, model, [row[0] for row in rows])
+        for row in rows:
+            yield {
+                "url": row[1],
+                "source": row[2],
+                "group": row[3],
+                "title": row[4],
+                "text": row[5],
+                "lang": row[6],
+                "published_at": _iso(row[7]),
+                "fetched_at": _iso(row[8]),
+                "duplicate_of": row[9],
+                "narratives": narratives.get(row[0], []),
+            }
+        last_id = rows[-1][0]
+        session.expunge_all()
+
+
+def _narratives_for(session: Session, model: str | None, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if model is None or not ids:
+        return found
+    rows = session.execute(
+        select(Classification.article_id, Classification.narrative_id, Classification.score, Classification.stance)
+        .where(Classification.model_version == model, Classification.article_id.in_(ids))
+        .order_by(Classification.article_id, Classification.score.desc())
+    )
+    for article_id, narrative_id, score, stance in rows:
+        found[article_id].append({"id": narrative_id, "score": round(score, 4), "stance": stance})
+    return found

@@ -1,0 +1,41 @@
+"""Crawled articles, one row per normalised URL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models.base import Base, UTCDateTime, utc_now
+from storage.models.sources import Source
+
+
+class Article(Base):
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_source_published", "source_id", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+    #: Normalised URL (lower-case scheme and host, no default port, fragment or tracking parameters).
+    url: Mapped[str] = mapped_column(Text)
+    #: SHA-1 of ``url``: a short unique key that every database can index.
+    url_hash: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(Text)
+    #: ISO 639-1 code, or "und" when it could not be told.
+    lang: Mapped[str] = mapped_column(String(8), default="und", index=True)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+    #: True when the page had too little text and the feed summary stands in for it.
+    summary_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: SHA-1 of the normalised text, for exact-copy detection.
+    content_hash: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: Near-duplicate signature (MinHash values), for linking copies across outlets.
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The first-seen article this one copies, exactly or nearly.
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"), index=True)
+
+    source: Mapped[Source] = relationship(lazy="joined", innerjoin=True)
