@@ -1,0 +1,37 @@
+"""What every job function receives, and how it says it was stopped.
+
+A job function is ``run(ctx: JobContext) -> dict`` (the stats recorded in the run history). The
+scheduler and ``narrative-tracker jobs run NAME`` call the same functions. A job may be called in
+the scheduler's process or in a child process: it must not assume either. Work that needs its own
+process (the Scrapy crawl) starts a child itself and terminates it when ``ctx.stop`` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from narrative_tracker.settings import Settings
+    from storage.database import Database
+
+
+class JobInterrupted(Exception):
+    """Raised by a job that ended early because ``ctx.stop`` was set; the run is recorded as interrupted."""
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    database: Database
+    #: Set when the job must end now (service shutting down after its grace period).
+    stop: threading.Event = field(default_factory=threading.Event)
+    #: scheduled | manual | catch-up | chained
+    trigger: str = "manual"
+    #: Called with (done, total) by long jobs that can tell their progress; None when nobody listens.
+    progress: Callable[[int, int | None], None] | None = None
+
+
+JobFunction = Callable[[JobContext], dict[str, Any]]
