@@ -4,7 +4,7 @@ from storage.models.articles import Article
 from storage.models.base import Base, UTCDateTime, utc_now
 from storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
 from storage.models.labels import Label, LabelledText
-from storage.models.runs import JobRun
+from storage.models.runs import JobRun, SchedulerInstance
 from storage.models.sources import Feed, Source
 from storage.models.trends import Alert, DailyTrend, DigestDelivery
 
@@ -21,6 +21,7 @@ __all__ = [
     "Label",
     "LabelledText",
     "ModelVersion",
+    "SchedulerInstance",
     "Source",
     "UTCDateTime",
     "utc_now",
