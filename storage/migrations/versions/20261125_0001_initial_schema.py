@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:11:57.736233
+Create Date: 2026-11-25 12:13:19.546174
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=300), nullable=False),
         sa.Column("narrative_id", sa.String(length=200), nullable=True),
         sa.Column("magnitude", sa.Float(), nullable=False),
+        sa.Column("repeat", sa.Boolean(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
@@ -51,6 +52,9 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("day", "narrative_id", "group", "lang", name=op.f("pk_daily_trends")),
     )
+    with op.batch_alter_table("daily_trends", schema=None) as batch_op:
+        batch_op.create_index("ix_daily_trends_narrative_day", ["narrative_id", "day"], unique=False)
+
     op.create_table(
         "digest_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -107,6 +111,34 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("runner", name=op.f("pk_scheduler_instances")),
     )
     op.create_table(
+        "source_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("lang", sa.String(length=8), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "source_id", "lang", name=op.f("pk_source_days")),
+    )
+    with op.batch_alter_table("source_days", schema=None) as batch_op:
+        batch_op.create_index("ix_source_days_source_day", ["source_id", "day"], unique=False)
+
+    op.create_table(
+        "source_narrative_days",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("narrative_id", sa.String(length=200), nullable=False),
+        sa.Column("lang", sa.String(length=8), nullable=False),
+        sa.Column("flagged", sa.Integer(), nullable=False),
+        sa.Column("promotes", sa.Integer(), nullable=False),
+        sa.Column("refutes", sa.Integer(), nullable=False),
+        sa.Column("reports", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "source_id", "narrative_id", "lang", name=op.f("pk_source_narrative_days")),
+    )
+    with op.batch_alter_table("source_narrative_days", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_source_narrative_days_narrative_source", ["narrative_id", "source_id", "day"], unique=False
+        )
+
+    op.create_table(
         "sources",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("slug", sa.String(length=100), nullable=False),
@@ -122,6 +154,14 @@ def upgrade() -> None:
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sources_group"), ["group"], unique=False)
 
+    op.create_table(
+        "trend_state",
+        sa.Column("name", sa.String(length=40), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("text", sa.String(length=200), nullable=False),
+        sa.Column("updated_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_trend_state")),
+    )
     op.create_table(
         "feeds",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -180,6 +220,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_articles_fetched_at"), ["fetched_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_articles_lang"), ["lang"], unique=False)
         batch_op.create_index("ix_articles_source_published", ["source_id", "published_at"], unique=False)
+
+    op.create_table(
+        "article_days",
+        sa.Column("article_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("lang", sa.String(length=8), nullable=False),
+        sa.Column("root_id", sa.Integer(), nullable=False),
+        sa.Column("counted", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["article_id"], ["articles.id"], name=op.f("fk_article_days_article_id_articles"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("article_id", name=op.f("pk_article_days")),
+    )
+    with op.batch_alter_table("article_days", schema=None) as batch_op:
+        batch_op.create_index("ix_article_days_day_source", ["day", "source_id", "lang", "counted"], unique=False)
+        batch_op.create_index("ix_article_days_root_source", ["root_id", "source_id"], unique=False)
 
     op.create_table(
         "classifications",
@@ -269,6 +326,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_classifications_article_model")
 
     op.drop_table("classifications")
+    with op.batch_alter_table("article_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_article_days_root_source")
+        batch_op.drop_index("ix_article_days_day_source")
+
+    op.drop_table("article_days")
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_index("ix_articles_source_published")
         batch_op.drop_index(batch_op.f("ix_articles_lang"))
@@ -281,10 +343,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_feeds_source_id"))
 
     op.drop_table("feeds")
+    op.drop_table("trend_state")
     with op.batch_alter_table("sources", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sources_group"))
 
     op.drop_table("sources")
+    with op.batch_alter_table("source_narrative_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_source_narrative_days_narrative_source")
+
+    op.drop_table("source_narrative_days")
+    with op.batch_alter_table("source_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_source_days_source_day")
+
+    op.drop_table("source_days")
     op.drop_table("scheduler_instances")
     with op.batch_alter_table("model_versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_model_versions_status"))
@@ -296,6 +367,9 @@ def downgrade() -> None:
 
     op.drop_table("job_runs")
     op.drop_table("digest_deliveries")
+    with op.batch_alter_table("daily_trends", schema=None) as batch_op:
+        batch_op.drop_index("ix_daily_trends_narrative_day")
+
     op.drop_table("daily_trends")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_day"))
