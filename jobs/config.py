@@ -34,6 +34,11 @@ class ServiceSettings(Section):
     bind: str = "127.0.0.1"
     #: Health and metrics endpoint port; 0 disables it.
     port: int = Field(default=8686, ge=0, le=65535)
+    #: Seconds a running job may take to finish after SIGTERM before its child process is stopped
+    #: (keep it below systemd's TimeoutStopSec minus ~10 s).
+    shutdown_grace: float = Field(default=20.0, ge=0, le=3600)
+    #: Seconds between a standby's attempts to become leader (takeover happens within this).
+    standby_poll: float = Field(default=5.0, gt=0, le=60)
 
 
 class JobSettings(Section):

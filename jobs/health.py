@@ -1,0 +1,191 @@
+"""The health and metrics endpoint of the service: ``GET /healthz`` and ``GET /metrics``.
+
+It runs in a thread of the service process (leader or standby) on ``[service] bind``/``port``.
+``/healthz`` answers JSON with HTTP 200, or 503 when the service is failing. ``/metrics`` uses the
+Prometheus text format from a registry of its own (never the process-global default one):
+
+- ``narrative_tracker_job_runs_total{job,status}``, ``narrative_tracker_job_failures_total{job}``
+  and ``narrative_tracker_job_duration_seconds{job}``: runs this process started;
+- read from the database at each scrape: ``narrative_tracker_articles_stored``,
+  ``narrative_tracker_feeds_unhealthy``, ``narrative_tracker_classification_backlog`` (articles the
+  active model has not classified yet), ``narrative_tracker_job_last_success_timestamp_seconds{job}``;
+- ``narrative_tracker_scheduler_leader`` (1 on the leader) and ``narrative_tracker_up_database``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from jobs import history
+from jobs.runner import RunOutcome
+from storage.database import Database
+from storage.models import Article, ClassifiedArticle, Feed, ModelVersion
+
+log = logging.getLogger(__name__)
+
+#: Buckets from a second to two hours: jobs take from a few seconds (trends) to long crawls.
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+
+class Metrics:
+    """The service's Prometheus registry."""
+
+    def __init__(self, database: Database, jobs: list[str], is_leader: Callable[[], bool]) -> None:
+        disable_created_metrics()  # the *_created series only double the output
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.runs = Counter(
+            "narrative_tracker_job_runs", "Job runs by outcome", ["job", "status"], registry=self.registry
+        )
+        self.failures = Counter(
+            "narrative_tracker_job_failures", "Job runs that failed", ["job"], registry=self.registry
+        )
+        self.durations = Histogram(
+            "narrative_tracker_job_duration_seconds",
+            "Job run durations",
+            ["job"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        for job in jobs:  # every series exists from the start, so rate() and absent() behave
+            self.failures.labels(job)
+            for status in ("success", "failed", "interrupted", "skipped"):
+                self.runs.labels(job, status)
+        self.registry.register(_DatabaseCollector(database, jobs, is_leader))
+
+    def observe(self, outcome: RunOutcome) -> None:
+        self.runs.labels(outcome.job, outcome.status).inc()
+        if outcome.status == "failed":
+            self.failures.labels(outcome.job).inc()
+        if outcome.status != "skipped":
+            self.durations.labels(outcome.job).observe(outcome.duration)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _DatabaseCollector(Collector):
+    """Gauges read from the database at scrape time, so a standby or a restart reports them too."""
+
+    def __init__(self, database: Database, jobs: list[str], is_leader: Callable[[], bool]) -> None:
+        self.database = database
+        self.jobs = jobs
+        self.is_leader = is_leader
+
+    def describe(self) -> list[Any]:
+        return []  # computed at collect time; describing would query the database at registration
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "narrative_tracker_scheduler_leader", "1 when this process is the leader", value=int(self.is_leader())
+        )
+        try:
+            figures = self._figures()
+        except SQLAlchemyError as exc:
+            log.warning("metrics: database unreachable: %s", exc)
+            yield GaugeMetricFamily("narrative_tracker_up_database", "1 when the database answers", value=0)
+            return
+        yield GaugeMetricFamily("narrative_tracker_up_database", "1 when the database answers", value=1)
+        articles, unhealthy, backlog, successes = figures
+        yield GaugeMetricFamily("narrative_tracker_articles_stored", "Articles in the database", value=articles)
+        yield GaugeMetricFamily("narrative_tracker_feeds_unhealthy", "Feeds marked unhealthy", value=unhealthy)
+        yield GaugeMetricFamily(
+            "narrative_tracker_classification_backlog", "Articles not yet classified by the active model", value=backlog
+        )
+        last = GaugeMetricFamily(
+            "narrative_tracker_job_last_success_timestamp_seconds",
+            "Unix time the newest successful run of a job ended",
+            labels=["job"],
+        )
+        for job, when in successes.items():
+            if when is not None:
+                last.add_metric([job], when.timestamp())
+        yield last
+
+    def _figures(self) -> tuple[int, int, int, dict[str, Any]]:
+        with self.database.session() as session:
+            articles = session.scalar(select(func.count()).select_from(Article)) or 0
+            unhealthy = session.scalar(select(func.count()).select_from(Feed).where(Feed.healthy.is_(False))) or 0
+            active = session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active").limit(1))
+            classified = 0
+            if active is not None:
+                classified = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(ClassifiedArticle)
+                        .where(ClassifiedArticle.model_version == active)
+                    )
+                    or 0
+                )
+        successes = {job: summary.last_success for job, summary in history.summaries(self.database, self.jobs).items()}
+        return articles, unhealthy, max(articles - classified, 0), successes
+
+
+class HealthServer:
+    """A small threaded HTTP server; ``health()`` returns (HTTP status, JSON body)."""
+
+    def __init__(
+        self, bind: str, port: int, health: Callable[[], tuple[int, dict[str, Any]]], metrics: Metrics
+    ) -> None:
+        self.health = health
+        self.metrics = metrics
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("health endpoint: " + format, *args)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                try:
+                    if path == "/healthz":
+                        status, body = owner.health()
+                        self._send(status, json.dumps(body).encode(), "application/json")
+                    elif path == "/metrics":
+                        self._send(200, owner.metrics.render(), CONTENT_TYPE_LATEST)
+                    else:
+                        self._send(404, b'{"error": "not found: try /healthz or /metrics"}', "application/json")
+                except Exception:
+                    log.exception("health endpoint failed on %s", path)
+                    self._send(500, b'{"status": "failing"}', "application/json")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer((bind, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health-endpoint", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
