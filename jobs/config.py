@@ -153,6 +153,23 @@ class DigestSettings(Section):
 class AlertSettings(Section):
     #: Days of history a spike is measured against.
     baseline_days: int = Field(default=28, ge=7, le=365)
+    #: Spike: at least this many flagged articles in the group that day ...
+    spike_min_count: int = Field(default=5, ge=1)
+    #: ... a Poisson tail probability below this, given the baseline share and the day's volume ...
+    spike_p_value: float = Field(default=0.001, gt=0, lt=1)
+    #: ... and a share at least this many times the baseline share.
+    spike_min_ratio: float = Field(default=2.0, ge=1)
+    #: Crossover: Russian state media count as pushing a narrative with this many promoting
+    #: articles over the last 7 days.
+    crossover_push_min: int = Field(default=3, ge=1)
+    #: New outlet / source health: an outlet needs this many days of history to be judged.
+    min_history_days: int = Field(default=7, ge=1)
+    #: Source health: an outlet publishing at least this many articles a day on average ...
+    volume_min_daily: float = Field(default=10.0, gt=0)
+    #: ... is flagged when its day falls below this fraction of that average (Poisson p below spike_p_value).
+    volume_drop_ratio: float = Field(default=0.25, gt=0, lt=1)
+    #: Source health: a feed with this many consecutive failures (or marked unhealthy) is reported.
+    feed_failures: int = Field(default=3, ge=1)
 
 
 class RetentionSettings(Section):

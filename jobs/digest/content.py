@@ -1,0 +1,359 @@
+"""What a digest says, gathered from storage: alerts with evidence, the narrative table, notes.
+
+Everything here is plain data (crawled strings untouched); escaping happens when rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jobs.alerts import AlertRecord
+from jobs.trends import active_model_version, coarse_of
+from storage.database import Database
+from storage.models import Article, Classification, ClassifiedArticle, Feed, JobRun, ModelVersion, Source
+from storage.models.trends import ArticleDay, DailyTrend, SourceDay
+
+log = logging.getLogger(__name__)
+
+CHART_DAYS = 28
+#: Evidence articles shown per alert.
+ARTICLES_PER_ALERT = 3
+#: Alerted narratives that get a chart (the others are named, without one).
+MAX_CHARTS = 8
+GROUP_ORDER = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
+
+
+@dataclass
+class EvidenceArticle:
+    id: int
+    title: str
+    url: str
+    outlet: str
+    group: str
+    lang: str
+    stance: str
+    score: float
+    evidence: str
+    published_at: str | None
+
+
+@dataclass
+class AlertView:
+    kind: str
+    key: str
+    narrative_id: str | None
+    narrative_name: str | None
+    group: str | None
+    source: str | None
+    magnitude: float
+    reason: str
+    numbers: dict[str, Any]
+    articles: list[EvidenceArticle] = field(default_factory=list)
+    #: Name of the chart of this alert's narrative (the cid in the email), if it has one.
+    chart: str | None = None
+
+
+@dataclass
+class NarrativeRow:
+    narrative_id: str
+    name: str
+    coarse: bool
+    today: int
+    promotes: int
+    refutes: int
+    reports: int
+    last_7_days: int
+    previous_7_days: int
+    #: Percentage change of the last 7 days against the 7 before; None when those had nothing.
+    change_percent: float | None
+
+
+@dataclass
+class Series:
+    """Daily flagged counts of one narrative per source group, for a chart."""
+
+    narrative_id: str
+    days: list[date]
+    by_group: dict[str, list[int]]
+
+
+@dataclass
+class Digest:
+    day: date
+    timezone: str
+    generated_at: datetime
+    alerts: list[AlertView]
+    narratives: list[NarrativeRow]
+    notes: dict[str, Any]
+    series: dict[str, Series]
+    #: chart name -> PNG bytes (filled by the renderer's chart step).
+    charts: dict[str, bytes] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "date": self.day.isoformat(),
+            "timezone": self.timezone,
+            "generated_at": self.generated_at.isoformat(),
+            "alerts": [asdict(alert) for alert in self.alerts],
+            "narratives": [asdict(row) for row in self.narratives],
+            "notes": self.notes,
+        }
+
+
+def narrative_names(settings: Any) -> dict[str, str]:
+    """Narrative id -> human name from the taxonomy; empty when it cannot be read (ids are shown instead)."""
+    try:
+        from classifier.taxonomy import load_taxonomy  # type: ignore[import-not-found]
+
+        taxonomy = load_taxonomy(settings.taxonomy_file)
+    except Exception as exc:  # the digest must not fail because the taxonomy is missing or broken
+        log.debug("taxonomy names unavailable: %s", exc)
+        return {}
+    entries = getattr(taxonomy, "narratives", taxonomy)
+    if isinstance(entries, dict):
+        entries = entries.values()
+    names: dict[str, str] = {}
+    for entry in entries:
+        ident, name = getattr(entry, "id", None), getattr(entry, "name", None)
+        if isinstance(ident, str) and isinstance(name, str):
+            names[ident] = name
+    return names
+
+
+def build_digest(
+    database: Database,
+    day: date,
+    alerts: list[AlertRecord],
+    *,
+    timezone: str,
+    names: dict[str, str],
+    now: datetime | None = None,
+) -> Digest:
+    """Gather the digest for ``day`` from the reported alerts and the trend tables."""
+    reported = [alert for alert in alerts if not alert.repeat]
+    with database.session() as session:
+        active = active_model_version(session)
+        articles = _evidence_articles(session, reported, active)
+        views = [_view(alert, articles, names) for alert in reported]
+        charted: list[str] = []
+        for view in views:  # a narrative's chart goes with its first alert
+            if view.narrative_id and view.narrative_id not in charted and len(charted) < MAX_CHARTS:
+                charted.append(view.narrative_id)
+                view.chart = f"chart-{len(charted)}"
+        series = {f"chart-{n + 1}": _series(session, narrative, day) for n, narrative in enumerate(charted)}
+        table = _narrative_table(session, day, names)
+        notes = _notes(session, day, active)
+    notes["alerts_reported"] = len(reported)
+    notes["alerts_repeated"] = len(alerts) - len(reported)
+    return Digest(
+        day=day,
+        timezone=timezone,
+        generated_at=now or datetime.now(UTC),
+        alerts=views,
+        narratives=table,
+        notes=notes,
+        series=series,
+    )
+
+
+def _view(alert: AlertRecord, articles: dict[int, EvidenceArticle], names: dict[str, str]) -> AlertView:
+    shown = []
+    for article_id in alert.evidence_article_ids:
+        if article_id in articles:
+            shown.append(articles[article_id])
+        if len(shown) >= ARTICLES_PER_ALERT:
+            break
+    name = None
+    if alert.narrative_id:
+        name = names.get(alert.narrative_id) or names.get(coarse_of(alert.narrative_id))
+    return AlertView(
+        kind=alert.kind,
+        key=alert.key,
+        narrative_id=alert.narrative_id,
+        narrative_name=name,
+        group=alert.group,
+        source=alert.source,
+        magnitude=alert.magnitude,
+        reason=alert.reason,
+        numbers=alert.numbers,
+        articles=shown,
+    )
+
+
+def _evidence_articles(session: Session, alerts: list[AlertRecord], active: str) -> dict[int, EvidenceArticle]:
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for alert in alerts:
+        for article_id in alert.evidence_article_ids[:ARTICLES_PER_ALERT]:
+            if alert.narrative_id:
+                wanted[article_id].add(alert.narrative_id)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(
+            Article.id,
+            Article.title,
+            Article.url,
+            Article.lang,
+            Article.published_at,
+            Source.name,
+            Source.group,
+        )
+        .join(Source, Source.id == Article.source_id)
+        .where(Article.id.in_(list(wanted)))
+    ).all()
+    found: dict[int, EvidenceArticle] = {}
+    classifications = session.execute(
+        select(
+            Classification.article_id,
+            Classification.narrative_id,
+            Classification.score,
+            Classification.stance,
+            Classification.evidence,
+        ).where(Classification.article_id.in_(list(wanted)), Classification.model_version == active)
+    ).all()
+    best: dict[int, Any] = {}
+    for row in classifications:
+        narratives = wanted[row.article_id]
+        if not any(row.narrative_id == n or row.narrative_id.startswith(n + "/") for n in narratives):
+            continue
+        if row.article_id not in best or row.score > best[row.article_id].score:
+            best[row.article_id] = row
+    for row in rows:
+        label = best.get(row.id)
+        sentences = label.evidence if label is not None and isinstance(label.evidence, list) else []
+        found[row.id] = EvidenceArticle(
+            id=row.id,
+            title=row.title or "",
+            url=row.url or "",
+            outlet=row.name,
+            group=row.group,
+            lang=row.lang,
+            stance=label.stance if label is not None else "",
+            score=round(label.score, 3) if label is not None else 0.0,
+            evidence=str(sentences[0]) if sentences else "",
+            published_at=row.published_at.isoformat() if row.published_at else None,
+        )
+    return found
+
+
+def _series(session: Session, narrative_id: str, day: date) -> Series:
+    days = [day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
+    by_group: dict[str, list[int]] = {}
+    rows = session.execute(
+        select(DailyTrend.day, DailyTrend.group, func.sum(DailyTrend.flagged))
+        .where(DailyTrend.narrative_id == narrative_id, DailyTrend.day >= days[0], DailyTrend.day <= day)
+        .group_by(DailyTrend.day, DailyTrend.group)
+    ).all()
+    index = {when: n for n, when in enumerate(days)}
+    for when, group, flagged in rows:
+        by_group.setdefault(group, [0] * len(days))[index[when]] = int(flagged or 0)
+    ordered = {g: by_group[g] for g in sorted(by_group, key=lambda g: (*GROUP_ORDER, g).index(g))}
+    return Series(narrative_id, days, ordered)
+
+
+def _narrative_table(session: Session, day: date, names: dict[str, str]) -> list[NarrativeRow]:
+    start = day - timedelta(days=13)
+    rows = session.execute(
+        select(
+            DailyTrend.narrative_id,
+            DailyTrend.day,
+            func.sum(DailyTrend.flagged),
+            func.sum(DailyTrend.promotes),
+            func.sum(DailyTrend.refutes),
+            func.sum(DailyTrend.reports),
+        )
+        .where(DailyTrend.day >= start, DailyTrend.day <= day)
+        .group_by(DailyTrend.narrative_id, DailyTrend.day)
+    ).all()
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for narrative_id, when, flagged, promotes, refutes, reports in rows:
+        entry = stats[narrative_id]
+        if when == day:
+            entry[0], entry[1], entry[2], entry[3] = int(flagged), int(promotes), int(refutes), int(reports)
+        if (day - when).days < 7:
+            entry[4] += int(flagged)
+        else:
+            entry[5] += int(flagged)
+    for narrative_id in names:  # quiet narratives of the taxonomy are listed too, with zeros
+        stats[narrative_id]
+    table = []
+    for narrative_id in sorted(stats, key=lambda n: (coarse_of(n), n != coarse_of(n), n)):
+        today, promotes, refutes, reports, last7, prev7 = stats[narrative_id]
+        change = round(100 * (last7 - prev7) / prev7, 1) if prev7 else None
+        table.append(
+            NarrativeRow(
+                narrative_id=narrative_id,
+                name=names.get(narrative_id, ""),
+                coarse="/" not in narrative_id,
+                today=today,
+                promotes=promotes,
+                refutes=refutes,
+                reports=reports,
+                last_7_days=last7,
+                previous_7_days=prev7,
+                change_percent=change,
+            )
+        )
+    return table
+
+
+def _notes(session: Session, day: date, active: str) -> dict[str, Any]:
+    model = session.get(ModelVersion, active) if active else None
+    articles_today = session.scalar(select(func.coalesce(func.sum(SourceDay.total), 0)).where(SourceDay.day == day))
+    stored_today = session.scalar(select(func.count()).select_from(ArticleDay).where(ArticleDay.day == day)) or 0
+    classified_today = 0
+    if active:
+        classified_today = (
+            session.scalar(
+                select(func.count())
+                .select_from(ArticleDay)
+                .join(
+                    ClassifiedArticle,
+                    (ClassifiedArticle.article_id == ArticleDay.article_id)
+                    & (ClassifiedArticle.model_version == active),
+                )
+                .where(ArticleDay.day == day)
+            )
+            or 0
+        )
+    feeds_total = session.scalar(select(func.count()).select_from(Feed)) or 0
+    unhealthy = session.execute(
+        select(Source.name, Feed.url, Feed.consecutive_failures)
+        .join(Source, Source.id == Feed.source_id)
+        .where(Feed.healthy.is_(False))
+        .order_by(Source.name)
+    ).all()
+    last_crawl = session.execute(
+        select(JobRun.status, JobRun.started_at, JobRun.finished_at)
+        .where(JobRun.job == "crawl")
+        .order_by(JobRun.started_at.desc())
+        .limit(1)
+    ).first()
+    return {
+        "model_version": active or None,
+        "model_promoted_at": model.promoted_at.isoformat() if model and model.promoted_at else None,
+        "articles_today": int(articles_today or 0),
+        "articles_stored_today": stored_today,
+        "articles_classified_today": classified_today,
+        "classification_backlog_today": max(0, stored_today - classified_today) if active else stored_today,
+        "feeds": feeds_total,
+        "feeds_unhealthy": [
+            {"outlet": name, "url": url, "consecutive_failures": failures} for name, url, failures in unhealthy
+        ],
+        "last_crawl": (
+            {
+                "status": last_crawl.status,
+                "started_at": last_crawl.started_at.isoformat(),
+                "finished_at": last_crawl.finished_at.isoformat() if last_crawl.finished_at else None,
+            }
+            if last_crawl
+            else None
+        ),
+    }
