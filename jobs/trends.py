@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 STANCES = ("promotes", "refutes", "reports")
 #: Days recomputed when the active model changes (the baseline of alerts plus a week).
 RECOMPUTE_DAYS_AFTER_PROMOTION = 35
-#: Ids re-scanned below the watermarks: rows committed out of id order (PostgreSQL sequences) are not missed.
+#: Article ids re-scanned below the watermark, so that articles committed out of id order by concurrent
+#: writers (PostgreSQL sequences) are not missed; the anti-join makes the re-scan cheap and exact.
 WATERMARK_MARGIN = 10_000
 CHUNK = 10_000
 INSERT_BATCH = 1_000
@@ -174,7 +175,9 @@ def _days_with_new_classifications(session: Session, active: str, state: _State)
     if high <= state.classifications or not active:
         state.classifications = max(state.classifications, high)
         return set()
-    low = max(0, state.classifications - WATERMARK_MARGIN)
+    # Strictly above the watermark: classifications are written by one classify run at a time
+    # (the scheduler never overlaps runs), so their ids commit in order.
+    low = state.classifications
     query = (
         select(ArticleDay.day)
         .join(Classification, Classification.article_id == ArticleDay.article_id)
@@ -314,7 +317,8 @@ def update_trends(
     touched, added = _add_new_articles(database, zone, state, stop)
     with database.session() as session:
         touched |= _days_with_new_classifications(session, active, state)
-        promoted = state.model != active
+        # A first model needs no window: its classifications touch their days anyway.
+        promoted = bool(state.model) and state.model != active
         if promoted:
             log.info(
                 "active model is now %r (was %r): recomputing the last %d days",

@@ -17,6 +17,7 @@ from narrative_tracker.errors import ConfigError, DeliveryError
 
 GROUPS = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
 SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 56
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
@@ -80,13 +81,24 @@ def trends(
 
 def _print_sparklines(rows: list[dict[str, Any]], start: date, end: date) -> None:
     days = (end - start).days + 1
-    series: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * days)
+    # At most SPARK_WIDTH characters: a long period is drawn in buckets of several days.
+    bucket = -(-days // SPARK_WIDTH)
+    width_days = -(-days // bucket)
+    series: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * width_days)
+    last: dict[tuple[str, str], int] = defaultdict(int)
     for row in rows:
-        series[(row["narrative_id"], row["group"])][(date.fromisoformat(row["day"]) - start).days] += row["flagged"]
+        offset = (date.fromisoformat(row["day"]) - start).days
+        key = (row["narrative_id"], row["group"])
+        series[key][(offset + (width_days * bucket - days)) // bucket] += row["flagged"]
+        if offset == days - 1:
+            last[key] += row["flagged"]
     width = max(len(n) for n, _ in series)
-    click.echo(f"{'narrative':<{width}}  {'group':<19}  {start} .. {end}  {'total':>6}  {'last':>5}")
+    per = f" ({bucket} days per mark)" if bucket > 1 else ""
+    period = f"{start} .. {end}{per}"
+    click.echo(f"{'narrative':<{width}}  {'group':<19}  {period:<{width_days}}  {'total':>6}  {'today':>5}")
     for (narrative, group), values in sorted(series.items(), key=lambda item: (-sum(item[1]), item[0])):
-        click.echo(f"{narrative:<{width}}  {group:<19}  {sparkline(values)}  {sum(values):>6}  {values[-1]:>5}")
+        line = f"{narrative:<{width}}  {group:<19}  {sparkline(values):<{width_days}}"
+        click.echo(f"{line}  {sum(values):>6}  {last[(narrative, group)]:>5}")
 
 
 def _print_days(rows: list[dict[str, Any]], start: date, end: date) -> None:
