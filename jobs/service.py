@@ -201,9 +201,9 @@ class Service:
                 misfire_grace_time=job.misfire_grace_time,
                 next_run_time=plan.first_run,
             )
-        scheduler.start()
         self._scheduler = scheduler
-        self._accepting = True
+        self._accepting = True  # before start(): a catch-up run fires at once
+        scheduler.start()
         for name, when in self.next_runs().items():
             if when is not None:
                 log.info("%s: next run %s", name, when.isoformat(timespec="seconds"))
