@@ -27,3 +27,22 @@ class CrawlerSettings(Section):
     max_download_bytes: int = Field(default=5_000_000, gt=0)
     #: Seconds a whole crawl may run before the child process is stopped.
     crawl_timeout: float = Field(default=1800.0, gt=0)
+    # Keys below are this project's own additions (not part of the public contract).
+    #: Retries of a request that timed out or got a 5xx answer (4xx answers are never retried).
+    retry_times: int = Field(default=2, ge=0, le=10)
+    #: Let AutoThrottle slow down on slow servers (download_delay stays the minimum).
+    autothrottle: bool = True
+    #: Article pages requested per feed, sitemap or listing page in one crawl (newest first).
+    max_articles_per_feed: int = Field(default=100, ge=1)
+    #: Sitemap entries older than this many days are ignored (news sitemaps list the last two days).
+    sitemap_max_age_days: int = Field(default=3, ge=1)
+    #: Extracted text shorter than this is "not an article" unless the feed summary can stand in.
+    min_text_chars: int = Field(default=150, ge=0)
+    #: Worker processes for text extraction, language and signatures (0: in the crawl process).
+    extraction_workers: int = Field(default=1, ge=0, le=32)
+    #: MinHash Jaccard threshold above which two articles are the same story (copies, light rewrites).
+    duplicate_threshold: float = Field(default=0.5, gt=0, lt=1)
+    #: Days of stored articles whose signatures are loaded to find near-duplicates at crawl start.
+    duplicate_window_days: int = Field(default=30, ge=1)
+    #: Consecutive failures after which a feed is marked unhealthy and polled less often.
+    unhealthy_after_failures: int = Field(default=3, ge=1)

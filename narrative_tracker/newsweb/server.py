@@ -106,6 +106,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     web: NewsWeb
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a size limit, a timeout) is normal here; other errors are printed."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class NewsWeb:
     """Serve ``site`` (path -> Page) on 127.0.0.1 on a free port, in a background thread.

@@ -1,0 +1,107 @@
+"""The crawl process: ``python -m crawler.child`` reads a plan (JSON) on stdin and runs Scrapy once.
+
+It writes one JSON object per line to its stdout: ``{"event": "progress", "done", "total"}``
+twice a second and ``{"event": "summary", "stats": {...}}`` at the end; logs go to stderr.
+A process of its own, because Twisted's reactor cannot be restarted in a long-lived process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+from typing import IO, Any
+
+from crawler.config import CrawlerSettings
+from crawler.sources import SourceSpec
+
+#: Seconds between progress events.
+PROGRESS_INTERVAL = 0.5
+
+
+def _event_stream() -> IO[str]:
+    """A private copy of stdout for events; stdout itself goes to stderr so no library can mix in."""
+    events = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return events
+
+
+def _peak_memory_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run(plan: dict[str, Any], events: IO[str]) -> int:
+    from scrapy.utils.reactor import install_reactor
+
+    # Before anything imports twisted.internet.reactor and installs the default one.
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    from scrapy.crawler import CrawlerProcess
+    from twisted.internet import task
+
+    from crawler.settings import scrapy_settings
+    from crawler.spiders.news import NewsSpider, plan_entries
+    from crawler.store import load_duplicate_index, load_feeds
+    from crawler.tracker import CrawlTracker
+    from storage.database import open_database
+
+    config = CrawlerSettings.model_validate(plan["crawler"])
+    sources = [SourceSpec.model_validate(s) for s in plan["sources"]]
+    database = open_database(plan["database_url"], migrate=False)
+    tracker = CrawlTracker()
+    entries = plan_entries(sources, load_feeds(database, [s.slug for s in sources]))
+    index = load_duplicate_index(database, config.duplicate_threshold, config.duplicate_window_days)
+
+    def emit(event: dict[str, Any]) -> None:
+        events.write(json.dumps(event, default=str) + "\n")
+
+    process = CrawlerProcess(scrapy_settings(config, log_level=plan.get("log_level", "WARNING")))
+    crawler = process.create_crawler(NewsSpider)
+    progress = task.LoopingCall(
+        lambda: emit({"event": "progress", "done": tracker.finished, "total": tracker.scheduled})
+    )
+
+    opened: list[bool] = []
+
+    def started(spider: Any) -> None:
+        opened.append(True)
+        progress.start(PROGRESS_INTERVAL, now=False)
+
+    from scrapy import signals
+
+    crawler.signals.connect(started, signal=signals.spider_opened)
+    process.crawl(
+        crawler,
+        entries=entries,
+        database=database,
+        tracker=tracker,
+        config=config,
+        index=index,
+        max_articles=plan.get("max_articles"),
+    )
+    process.start(install_signal_handlers=True)
+    if progress.running:
+        progress.stop()
+    if not opened:
+        logging.getLogger(__name__).error("the crawl could not start (see the error above)")
+        return 1
+    stats = tracker.summary()
+    stats["peak_memory_mb"] = _peak_memory_mb()
+    stats["peak_worker_memory_mb"] = tracker.worker_peak_memory_mb
+    stats["duplicate_index_size"] = len(index)
+    emit({"event": "summary", "stats": stats})
+    database.dispose()
+    return 0
+
+
+def main() -> int:
+    events = _event_stream()
+    plan = json.loads(sys.stdin.read())
+    # Scrapy installs the root log handler (LOG_LEVEL, on stderr) when the crawl process starts.
+    return run(plan, events)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Running one crawl in a child process: the entry point of ``narrative-tracker crawl`` and the crawl job.
+
+    stats = run_crawl(settings, sources=["tass"], max_articles=50, stop=event, progress=callback)
+
+The catalogue is validated and synchronised into the database here, in the calling process, so
+that a bad catalogue or an unreachable database is reported before anything starts. The crawl
+itself runs in ``python -m crawler.child`` (Twisted's reactor cannot restart in a long-lived
+process); it is stopped when ``stop`` is set or the timeout passes: first politely (SIGTERM,
+Scrapy finishes and stores what is in flight), then by force after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from crawler.sources import SourceSpec, load_sources
+from crawler.store import sync_catalogue
+from narrative_tracker.errors import CrawlError, UsageError
+
+if TYPE_CHECKING:
+    from narrative_tracker.settings import Settings
+    from storage.database import Database
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a stopped crawl gets to store what it has before it is killed.
+STOP_GRACE_SECONDS = 15.0
+
+Progress = Callable[[int, int | None], None]
+
+
+def select_sources(catalogue: list[SourceSpec], slugs: Sequence[str]) -> list[SourceSpec]:
+    if not slugs:
+        return catalogue
+    by_slug = {spec.slug: spec for spec in catalogue}
+    unknown = [slug for slug in slugs if slug not in by_slug]
+    if unknown:
+        raise UsageError(
+            f"unknown source {unknown[0]!r}: see `narrative-tracker sources list` for the slugs of the catalogue"
+        )
+    return [by_slug[slug] for slug in dict.fromkeys(slugs)]
+
+
+def run_crawl(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    sources: Sequence[str] = (),
+    max_articles: int | None = None,
+    stop: threading.Event | None = None,
+    timeout: float | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
+
+    The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
+    ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
+    ``skipped`` (reason -> count), ``errors`` (kind -> count), ``seconds``, ``timed_out`` and
+    ``interrupted``. Raises ConfigError (bad catalogue), UsageError (unknown slug),
+    StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
+    """
+    catalogue = load_sources(settings.sources_file)
+    selected = select_sources(catalogue, sources)
+    own_database = database is None
+    if database is None:
+        from storage.database import open_database
+
+        database = open_database(settings.database_url)
+    try:
+        sync_catalogue(database, catalogue)
+    finally:
+        if own_database:
+            database.dispose()
+    plan = {
+        "database_url": settings.database_url,
+        "crawler": settings.crawler.model_dump(mode="json"),
+        "sources": [spec.model_dump(mode="json") for spec in selected],
+        "max_articles": max_articles,
+        # Scrapy at INFO is a line per request: the child logs warnings unless the caller debugs.
+        "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",
+    }
+    limit = timeout if timeout is not None else settings.crawler.crawl_timeout
+    return _run_child(plan, stop=stop or threading.Event(), timeout=limit, progress=progress)
+
+
+def _child_command() -> list[str]:
+    return [sys.executable, "-m", "crawler.child"]
+
+
+def _run_child(
+    plan: dict[str, Any], *, stop: threading.Event, timeout: float, progress: Progress | None
+) -> dict[str, Any]:
+    try:
+        child = subprocess.Popen(
+            _child_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            start_new_session=True,  # its own process group: the extraction workers go with it
+        )
+    except OSError as exc:
+        raise CrawlError(f"cannot start the crawl process ({sys.executable}): {exc.strerror}") from None
+    assert child.stdin is not None and child.stdout is not None
+    summary: dict[str, Any] = {}
+    reader = threading.Thread(target=_read_events, args=(child.stdout, summary, progress), daemon=True)
+    reader.start()
+    try:
+        child.stdin.write(json.dumps(plan))
+        child.stdin.close()
+    except BrokenPipeError:
+        pass
+    deadline = time.monotonic() + timeout
+    timed_out = interrupted = False
+    while child.poll() is None:
+        if stop.is_set() or time.monotonic() >= deadline:
+            interrupted, timed_out = stop.is_set(), not stop.is_set()
+            logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
+            _stop_child(child)
+            break
+        stop.wait(0.2)
+    reader.join(timeout=10)
+    returncode = child.wait()
+    stats = dict(summary.get("stats") or {})
+    if not stats and not (interrupted or timed_out):
+        raise CrawlError(f"the crawl process failed (exit status {returncode}); its log above says why")
+    stats["timed_out"] = timed_out
+    stats["interrupted"] = interrupted
+    return stats
+
+
+def _read_events(stream: Any, summary: dict[str, Any], progress: Progress | None) -> None:
+    for line in stream:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event.get("event") == "summary":
+            summary["stats"] = event.get("stats") or {}
+        elif event.get("event") == "progress" and progress is not None:
+            try:
+                progress(int(event.get("done", 0)), event.get("total"))
+            except Exception:  # a broken progress display must not break the crawl
+                logger.debug("progress callback failed", exc_info=True)
+
+
+def _stop_child(child: subprocess.Popen[str]) -> None:
+    """SIGTERM (Scrapy closes gracefully and stores what it has), then SIGKILL the whole group."""
+    try:
+        child.send_signal(signal.SIGTERM)
+        child.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)

@@ -1,0 +1,322 @@
+"""The news spider: feeds, news sitemaps and listing pages lead to article pages.
+
+Entry URLs are polled with the stored ETag / Last-Modified; their links are normalised, kept to
+the source's domains, checked against the articles already stored, capped per entry and per
+crawl, and requested. Article responses become items for the extraction pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.config import CrawlerSettings
+from crawler.dedup import DuplicateIndex
+from crawler.failures import classify_failure
+from crawler.feeds import FeedEntry, FeedParseError, parse_feed
+from crawler.sitemaps import SitemapError, parse_sitemap
+from crawler.sources import SourceSpec
+from crawler.store import FeedRow, known_url_hashes, update_feed_state
+from crawler.tracker import CrawlTracker
+from crawler.urls import is_http, normalize_url, on_domains, url_hash
+from storage.database import Database
+from storage.models.base import utc_now
+
+logger = logging.getLogger(__name__)
+
+#: Sitemap indexes are followed this many levels down.
+MAX_SITEMAP_DEPTH = 2
+#: Longest back-off of a failing feed.
+MAX_BACKOFF = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry URL of a source (a feed, a sitemap or a listing page) with its stored state."""
+
+    kind: str  # feed | sitemap | listing
+    source: SourceSpec
+    row: FeedRow
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    title: str = ""
+    summary: str = ""
+    published_at: datetime | None = None
+
+
+def plan_entries(sources: Iterable[SourceSpec], rows: dict[str, FeedRow]) -> list[Entry]:
+    entries = []
+    for spec in sources:
+        kinds = [
+            ("feed", spec.feeds),
+            ("sitemap", spec.sitemaps),
+            ("listing", spec.listing.urls if spec.listing else []),
+        ]
+        for kind, urls in kinds:
+            entries.extend(Entry(kind, spec, rows[url]) for url in urls if url in rows)
+    return entries
+
+
+def success_state(response: Response, digest: str, *, status: str) -> dict[str, Any]:
+    now = utc_now()
+    state: dict[str, Any] = {
+        "last_status": status,
+        "last_error": None,
+        "last_fetched_at": now,
+        "last_success_at": now,
+        "consecutive_failures": 0,
+        "healthy": True,
+        "next_poll_at": None,
+    }
+    if status != "not-modified":
+        state["content_hash"] = digest
+        state["etag"] = _header(response, "ETag")
+        state["last_modified"] = _header(response, "Last-Modified")
+    return state
+
+
+def failure_state(row: FeedRow, error: str, unhealthy_after: int) -> dict[str, Any]:
+    failures = row.consecutive_failures + 1
+    healthy = failures < unhealthy_after
+    backoff = min(timedelta(minutes=30) * 2 ** (failures - unhealthy_after), MAX_BACKOFF)
+    return {
+        "last_status": "failed",
+        "last_error": error[:1000],
+        "last_fetched_at": utc_now(),
+        "consecutive_failures": failures,
+        "healthy": healthy,
+        "next_poll_at": None if healthy else utc_now() + backoff,
+    }
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+class NewsSpider(scrapy.Spider):
+    name = "news"
+
+    def __init__(
+        self,
+        *,
+        entries: list[Entry],
+        database: Database,
+        tracker: CrawlTracker,
+        config: CrawlerSettings,
+        index: DuplicateIndex,
+        max_articles: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.index = index
+        self.entries = entries
+        self.database = database
+        self.tracker = tracker
+        self.config = config
+        self.budget = max_articles
+        self._requested: set[str] = set()
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        now = utc_now()
+        for entry in self.entries:
+            if entry.row.next_poll_at is not None and entry.row.next_poll_at > now:
+                self.tracker.feeds["postponed"] += 1
+                continue
+            yield self._entry_request(entry, entry.row.url, depth=0)
+
+    def _entry_request(self, entry: Entry, url: str, *, depth: int) -> scrapy.Request:
+        headers = {}
+        if depth == 0 and entry.row.etag:
+            headers["If-None-Match"] = entry.row.etag
+        if depth == 0 and entry.row.last_modified:
+            headers["If-Modified-Since"] = entry.row.last_modified
+        return scrapy.Request(
+            url,
+            headers=headers,
+            callback=self.parse_entry,
+            errback=self.entry_failed,
+            meta={"nt_entry": entry, "nt_depth": depth, "handle_httpstatus_list": [304]},
+            priority=10,
+            dont_filter=True,
+        )
+
+    # -- entries --------------------------------------------------------------------------------
+
+    def parse_entry(self, response: Response) -> Iterator[scrapy.Request]:
+        entry: Entry = response.meta["nt_entry"]
+        depth: int = response.meta["nt_depth"]
+        feed_id = entry.row.id
+        try:
+            if depth == 0:
+                digest = hashlib.sha256(response.body).hexdigest()
+                if response.status == 304 or digest == entry.row.content_hash:
+                    self.tracker.feeds["not_modified"] += 1
+                    self.tracker.feed_polled(feed_id, success_state(response, digest, status="not-modified"))
+                    return
+            try:
+                links, children = self._links(entry, response)
+            except (FeedParseError, SitemapError) as exc:
+                if depth > 0:
+                    self.tracker.errors["sitemap-parse"] += 1
+                    logger.warning("%s: %s", response.url, exc)
+                    return
+                self.tracker.feeds["failed"] += 1
+                self.tracker.errors[f"{entry.kind}-parse"] += 1
+                logger.warning("%s (%s): %s", response.url, entry.source.slug, exc)
+                self.tracker.feed_polled(feed_id, failure_state(entry.row, str(exc), self._unhealthy_after))
+                return
+            if depth == 0:
+                self.tracker.feeds["fetched"] += 1
+                self.tracker.feed_polled(feed_id, success_state(response, digest, status="ok"))
+            if depth < MAX_SITEMAP_DEPTH:
+                for child in children:
+                    self.tracker.hold(feed_id)
+                    yield self._entry_request(entry, child, depth=depth + 1)
+            yield from self._article_requests(entry, links)
+        finally:
+            if depth > 0:
+                self.tracker.release(feed_id)
+
+    @property
+    def _unhealthy_after(self) -> int:
+        return self.config.unhealthy_after_failures
+
+    def _links(self, entry: Entry, response: Response) -> tuple[list[Link], list[str]]:
+        content_type = _header(response, "Content-Type")
+        if entry.kind == "feed":
+            parsed = parse_feed(response.body, url=response.url, content_type=content_type)
+            if parsed.malformed:
+                self.tracker.errors["feed-malformed"] += 1
+                logger.info(
+                    "%s: malformed feed, %d entries recovered (%s)", response.url, len(parsed.entries), parsed.problem
+                )
+            return [self._link(response.url, e) for e in parsed.entries], []
+        if entry.kind == "sitemap":
+            max_age = timedelta(days=self.config.sitemap_max_age_days)
+            sitemap = parse_sitemap(response.body, url=response.url, max_age=max_age)
+            return [Link(u.url, u.title, "", u.published_at) for u in sitemap.urls], sitemap.sitemaps
+        selector = entry.source.listing.selector if entry.source.listing else "a"
+        hrefs = []
+        for element in response.css(selector):
+            href = element.attrib.get("href") or element.css("a::attr(href)").get()
+            if href:
+                hrefs.append(Link(urljoin(response.url, href.strip())))
+        return hrefs, []
+
+    @staticmethod
+    def _link(base: str, item: FeedEntry) -> Link:
+        return Link(urljoin(base, item.link), item.title, item.summary, item.published_at)
+
+    def entry_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        entry: Entry = request.meta["nt_entry"]
+        depth: int = request.meta["nt_depth"]
+        kind, is_skip = classify_failure(failure)
+        logger.warning("%s (%s): %s", request.url, entry.source.slug, failure.getErrorMessage())
+        if depth > 0:
+            self.tracker.errors[f"sitemap-{kind}"] += 1
+            self.tracker.release(entry.row.id)
+            return
+        if is_skip:
+            self.tracker.skipped[kind] += 1
+        self.tracker.feeds["failed"] += 1
+        self.tracker.errors[f"{entry.kind}-{kind}"] += 1
+        message = f"{kind}: {failure.getErrorMessage()}"
+        self.tracker.feed_polled(entry.row.id, failure_state(entry.row, message, self._unhealthy_after))
+
+    # -- articles -------------------------------------------------------------------------------
+
+    def _article_requests(self, entry: Entry, links: list[Link]) -> Iterator[scrapy.Request]:
+        candidates: dict[str, tuple[str, Link]] = {}
+        for link in links:
+            if not is_http(link.url):
+                self.tracker.skipped["not-http"] += 1
+                continue
+            normalized = normalize_url(link.url)
+            if not on_domains(normalized, entry.source.domains):
+                self.tracker.skipped["off-domain"] += 1
+                continue
+            key = url_hash(normalized)
+            if key not in candidates and key not in self._requested:
+                candidates[key] = (normalized, link)
+        known = known_url_hashes(self.database, list(candidates))
+        self.tracker.articles["already_stored"] += len(known)
+        fresh = [(key, value) for key, value in candidates.items() if key not in known]
+        for key, (normalized, link) in fresh[: self.config.max_articles_per_feed]:
+            if self.budget is not None:
+                if self.budget <= 0:
+                    return
+                self.budget -= 1
+            self._requested.add(key)
+            self.tracker.article_scheduled(entry.row.id)
+            yield scrapy.Request(
+                normalized,
+                callback=self.parse_article,
+                errback=self.article_failed,
+                meta={
+                    "nt_entry": entry,
+                    "nt_link": link,
+                    "nt_url": normalized,
+                    "nt_url_hash": key,
+                    "nt_domains": entry.source.domains,
+                },
+            )
+
+    def parse_article(self, response: Response) -> Iterator[dict[str, Any]]:
+        entry: Entry = response.meta["nt_entry"]
+        link: Link = response.meta["nt_link"]
+        self.tracker.articles["fetched"] += 1
+        content_type = _header(response, "Content-Type") or ""
+        if content_type and "html" not in content_type.lower():
+            self.tracker.skipped["not-an-article"] += 1
+            self.tracker.article_finished(entry.row.id)
+            return
+        yield {
+            "feed_id": entry.row.id,
+            "source_id": entry.row.source_id,
+            # The link as the feed gave it (normalised), not where redirects ended: the same link in
+            # the next crawl must be recognised as stored without being requested.
+            "url": response.meta["nt_url"],
+            "url_hash": response.meta["nt_url_hash"],
+            "body": response.body,
+            "content_type": content_type or None,
+            "content_language": _header(response, "Content-Language"),
+            "link_title": link.title,
+            "link_summary": link.summary,
+            "link_published_at": link.published_at,
+        }
+
+    def article_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        entry: Entry = request.meta["nt_entry"]
+        kind, is_skip = classify_failure(failure)
+        if is_skip:
+            self.tracker.skipped[kind] += 1
+            logger.info("skipped %s: %s", request.url, failure.getErrorMessage())
+        else:
+            self.tracker.errors[kind] += 1
+            logger.info("article %s: %s", request.url, failure.getErrorMessage())
+        self.tracker.article_finished(entry.row.id)
+
+    # -- feed state -----------------------------------------------------------------------------
+
+    def save_ready_feed_states(self) -> None:
+        """Save the state of every feed whose articles are all stored (called after each batch)."""
+        now = datetime.now(UTC)
+        for feed_id, state, new_items in self.tracker.ready_feed_states():
+            if new_items:
+                state = {**state, "last_new_item_at": now}
+            update_feed_state(self.database, feed_id, state)

@@ -1,0 +1,234 @@
+"""What the crawl reads from and writes to the database (SQLAlchemy Core on the hot paths).
+
+Articles are inserted in batches, one transaction each, keyed by ``url_hash`` with "on conflict
+do nothing": re-running a crawl, or two crawls at once, or a crawl killed mid-batch never stores
+an article twice nor loses one that was committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from crawler.dedup import NUM_PERM, DuplicateIndex
+from crawler.sources import SourceSpec
+from storage.database import Database
+from storage.models import Article, Feed, Source
+from storage.models.base import utc_now
+
+ARTICLES = Article.__table__
+#: Rows per transaction when inserting articles.
+BATCH_SIZE = 1000
+_CHUNK = 500  # keys per IN (...) query
+SIGNATURE_BYTES = NUM_PERM * 4
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A feed, sitemap or listing URL of a source, with its stored state."""
+
+    id: int
+    source_id: int
+    source_slug: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+    consecutive_failures: int
+    next_poll_at: datetime | None
+
+
+def sync_catalogue(db: Database, sources: Iterable[SourceSpec]) -> None:
+    """Make the ``sources`` and ``feeds`` tables match the catalogue (rows of removed outlets stay)."""
+    with db.session() as session:
+        existing = {s.slug: s for s in session.scalars(select(Source))}
+        known_feeds = {f.url: f for f in session.scalars(select(Feed))}
+        for spec in sources:
+            row = existing.get(spec.slug)
+            if row is None:
+                row = Source(slug=spec.slug)
+                session.add(row)
+            row.name, row.group, row.country = spec.name, spec.group, spec.country
+            row.languages, row.domains = list(spec.languages), list(spec.domains)
+            session.flush()
+            for url in entry_urls(spec):
+                feed = known_feeds.get(url)
+                if feed is None:
+                    feed = Feed(url=url, source_id=row.id)
+                    session.add(feed)
+                    known_feeds[url] = feed
+                else:
+                    feed.source_id = row.id
+
+
+def entry_urls(spec: SourceSpec) -> list[str]:
+    """Every URL a crawl starts from for ``spec``: feeds, sitemaps and listing pages."""
+    urls = [*spec.feeds, *spec.sitemaps, *(spec.listing.urls if spec.listing else [])]
+    return list(dict.fromkeys(urls))
+
+
+def load_feeds(db: Database, slugs: Sequence[str]) -> dict[str, FeedRow]:
+    """Stored state of the entry URLs of the given sources, by URL."""
+    query = select(Feed, Source.slug).join(Source, Source.id == Feed.source_id).where(Source.slug.in_(list(slugs)))
+    with db.session() as session:
+        return {
+            feed.url: FeedRow(
+                id=feed.id,
+                source_id=feed.source_id,
+                source_slug=slug,
+                url=feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                content_hash=feed.content_hash,
+                consecutive_failures=feed.consecutive_failures or 0,
+                next_poll_at=feed.next_poll_at,
+            )
+            for feed, slug in session.execute(query)
+        }
+
+
+def known_url_hashes(db: Database, hashes: Sequence[str]) -> set[str]:
+    with db.engine.connect() as connection:
+        return _stored_hashes(connection, list(hashes))
+
+
+def load_duplicate_index(db: Database, threshold: float, days: int) -> DuplicateIndex:
+    """The near-duplicate index rebuilt from the signatures of the last ``days`` days of articles."""
+    since = utc_now() - timedelta(days=days)
+    query = (
+        select(ARTICLES.c.id, ARTICLES.c.signature, ARTICLES.c.duplicate_of_id)
+        .where(ARTICLES.c.fetched_at >= since, ARTICLES.c.signature.is_not(None))
+        .order_by(ARTICLES.c.id)
+    )
+    ids: list[int] = []
+    roots: list[int] = []
+    signatures: list[bytes] = []
+    with db.engine.connect() as connection:
+        for article_id, sig, original in connection.execute(query.execution_options(yield_per=2000)):
+            if sig is not None and len(sig) == SIGNATURE_BYTES:
+                ids.append(article_id)
+                roots.append(original or article_id)
+                signatures.append(bytes(sig))
+    return DuplicateIndex.build(threshold, ids, roots, signatures)
+
+
+def _insert(connection: Connection) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(ARTICLES).on_conflict_do_nothing(index_elements=["url_hash"])
+    if connection.dialect.name == "sqlite":
+        return sqlite.insert(ARTICLES).on_conflict_do_nothing(index_elements=["url_hash"])
+    raise NotImplementedError(f"no conflict-free insert for the {connection.dialect.name} database")
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    new: int
+    duplicates: int
+    already_stored: int
+    new_hashes: tuple[str, ...] = ()
+
+
+def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateIndex) -> StoredBatch:
+    """Insert ``rows`` (article column values) in one transaction and link their copies.
+
+    A row whose ``url_hash`` is stored already is left alone. Each new article is linked through
+    ``duplicate_of_id`` to the first-seen article with the same text, or failing that to the
+    first-seen one whose signature is at or above the threshold (always the root of a chain of
+    copies, never a copy); the index learns the new signatures.
+    """
+    unique = list({row["url_hash"]: row for row in reversed(rows)}.values())[::-1]
+    if not unique:
+        return StoredBatch(0, 0, 0)
+    added: list[int] = []
+    links: list[dict[str, int]] = []
+    try:
+        with db.engine.begin() as connection:
+            before = _stored_hashes(connection, [row["url_hash"] for row in unique])
+            new_rows = [row for row in unique if row["url_hash"] not in before]
+            if not new_rows:
+                return StoredBatch(0, 0, len(rows))
+            # "Do nothing" on conflict covers a concurrent crawl storing the same URL meanwhile.
+            connection.execute(_insert(connection), new_rows)
+            ids = _ids_by_hash(connection, [row["url_hash"] for row in new_rows])
+            fresh = sorted(((ids[row["url_hash"]], row) for row in new_rows if row["url_hash"] in ids), key=_first)
+            by_content = _first_by_content(connection, [row["content_hash"] for _, row in fresh if row["content_hash"]])
+            for article_id, row in fresh:
+                digest, sig = row["content_hash"], row["signature"]
+                first = by_content.get(digest) if digest else None
+                original = first[1] if first is not None and first[0] < article_id else None
+                if original is None and sig is not None:
+                    original = index.find(sig)
+                root = original or article_id
+                if digest and (first is None or first[0] >= article_id):
+                    by_content[digest] = (article_id, root)
+                if sig is not None:
+                    index.add(article_id, sig, root=root)
+                    added.append(article_id)
+                if original is not None:
+                    links.append({"article_id": article_id, "original": original})
+            if links:
+                connection.execute(
+                    update(ARTICLES)
+                    .where(ARTICLES.c.id == bindparam("article_id"))
+                    .values(duplicate_of_id=bindparam("original")),
+                    links,
+                )
+    except BaseException:
+        for article_id in added:  # the transaction was rolled back: so are its signatures
+            index.remove(article_id)
+        raise
+    return StoredBatch(
+        new=len(fresh),
+        duplicates=len(links),
+        already_stored=len(rows) - len(fresh),
+        new_hashes=tuple(row["url_hash"] for _, row in fresh),
+    )
+
+
+def _first(pair: tuple[int, dict[str, Any]]) -> int:
+    return pair[0]
+
+
+def _stored_hashes(connection: Connection, hashes: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(hashes):
+        found.update(connection.scalars(select(ARTICLES.c.url_hash).where(ARTICLES.c.url_hash.in_(chunk))))
+    return found
+
+
+def _ids_by_hash(connection: Connection, hashes: list[str]) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for chunk in _chunks(hashes):
+        query = select(ARTICLES.c.url_hash, ARTICLES.c.id).where(ARTICLES.c.url_hash.in_(chunk))
+        ids.update((digest, article_id) for digest, article_id in connection.execute(query))
+    return ids
+
+
+def _first_by_content(connection: Connection, digests: list[str]) -> dict[str, tuple[int, int]]:
+    """content_hash -> (id, root id) of the first stored article with that text."""
+    found: dict[str, tuple[int, int]] = {}
+    for chunk in _chunks(sorted(set(digests))):
+        query = (
+            select(ARTICLES.c.content_hash, ARTICLES.c.id, ARTICLES.c.duplicate_of_id)
+            .where(ARTICLES.c.content_hash.in_(chunk))
+            .order_by(ARTICLES.c.id)
+        )
+        for digest, article_id, original in connection.execute(query):
+            found.setdefault(digest, (article_id, original or article_id))
+    return found
+
+
+def update_feed_state(db: Database, feed_id: int, values: dict[str, Any]) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(update(Feed.__table__).where(Feed.__table__.c.id == feed_id).values(**values))

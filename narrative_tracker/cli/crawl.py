@@ -1,0 +1,149 @@
+"""``crawl`` and ``sources``: collect articles now, and look at the outlets catalogue."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from narrative_tracker.cli.context import AppContext
+from narrative_tracker.cli.output import echo_json, summary
+
+
+def format_summary(stats: dict[str, Any]) -> str:
+    """The closing line of a crawl, e.g. ``Feeds: 12 fetched, 3 not modified, 1 failed. ...``."""
+    parts = [
+        f"Feeds: {stats.get('feeds_fetched', 0)} fetched, {stats.get('feeds_not_modified', 0)} not modified, "
+        f"{stats.get('feeds_failed', 0)} failed"
+        + (f", {stats['feeds_postponed']} postponed" if stats.get("feeds_postponed") else "")
+        + ".",
+        f"Articles: {stats.get('new_articles', 0)} new ({stats.get('duplicates', 0)} duplicates), "
+        f"{stats.get('already_stored', 0)} already stored.",
+    ]
+    if stats.get("skipped"):
+        parts.append("Skipped: " + ", ".join(f"{n} {reason}" for reason, n in stats["skipped"].items()) + ".")
+    if stats.get("errors"):
+        parts.append("Errors: " + ", ".join(f"{n} {kind}" for kind, n in stats["errors"].items()) + ".")
+    if stats.get("timed_out"):
+        parts.append("Stopped at the time limit ([crawler] crawl_timeout).")
+    parts.append(f"{stats.get('seconds', 0):.1f} s.")
+    return " ".join(parts)
+
+
+class _ProgressLine:
+    """A one-line counter on a terminal (the total grows as feeds reveal their articles)."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.enabled:
+            click.echo(f"\rCrawling: {done}/{total or 0} article pages", err=True, nl=False)
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
+
+
+@click.command()
+@click.option("--source", "sources", multiple=True, metavar="SLUG", help="Crawl only this outlet (repeatable).")
+@click.option("--max-articles", type=click.IntRange(min=1), help="Request at most N article pages in this crawl.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_obj
+def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool) -> None:
+    """Crawl the outlets of the sources catalogue once, now.
+
+    Feeds, news sitemaps and listing pages are polled (conditional requests), new article pages
+    are fetched politely (robots.txt, delays, size limits), their text extracted, their language
+    told and copies linked, and the articles stored. Exit status 0 when the crawl ran, even if
+    some feeds failed; 1 when it could not run at all.
+    """
+    from crawler.runner import run_crawl
+
+    line = _ProgressLine()
+    try:
+        stats = run_crawl(
+            app.settings, database=app.database, sources=sources, max_articles=max_articles, progress=line
+        )
+    finally:
+        line.close()
+    if as_json:
+        echo_json(stats)
+    summary(format_summary(stats))
+
+
+@click.group()
+def sources() -> None:
+    """The outlets catalogue: list it, check it."""
+
+
+def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
+    from sqlalchemy import func, select
+
+    from storage.models import Feed, Source
+
+    query = (
+        select(Source.slug, Feed.healthy, func.count())
+        .join(Feed, Feed.source_id == Source.id)
+        .group_by(Source.slug, Feed.healthy)
+    )
+    health: dict[str, dict[str, int]] = {}
+    with app.database.session() as session:
+        for slug, healthy, count in session.execute(query):
+            health.setdefault(slug, {"healthy": 0, "unhealthy": 0})["healthy" if healthy else "unhealthy"] += count
+    return health
+
+
+@sources.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option("--group", help="Only outlets of this group.")
+@click.pass_obj
+def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
+    """List the outlets: slug, group, languages, entry points and feed health from the last crawls."""
+    from crawler.sources import load_sources
+
+    catalogue = load_sources(app.settings.sources_file)
+    if group:
+        catalogue = [spec for spec in catalogue if spec.group == group]
+    health = _feed_health(app)
+    if as_json:
+        echo_json(
+            [
+                {**spec.model_dump(mode="json"), "feed_health": health.get(spec.slug, {"healthy": 0, "unhealthy": 0})}
+                for spec in catalogue
+            ]
+        )
+        return
+    width = max((len(spec.slug) for spec in catalogue), default=4)
+    click.echo(f"{'SLUG':<{width}}  {'GROUP':<19}  {'LANG':<8}  FEEDS  SITEMAPS  LISTING  UNHEALTHY")
+    for spec in catalogue:
+        bad = health.get(spec.slug, {}).get("unhealthy", 0)
+        click.echo(
+            f"{spec.slug:<{width}}  {spec.group:<19}  {','.join(spec.languages):<8}  {len(spec.feeds):>5}  "
+            f"{len(spec.sitemaps):>8}  {'yes' if spec.listing else 'no':>7}  {bad:>9}"
+        )
+    summary(f"{len(catalogue)} sources in {app.settings.sources_file}.")
+
+
+@sources.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def check_sources(app: AppContext, path: Path | None) -> None:
+    """Validate a catalogue file (default: the configured one); exit 2 naming the source and field at fault."""
+    from collections import Counter
+
+    from crawler.sources import load_sources
+
+    target = path.resolve() if path else app.settings.sources_file
+    catalogue = load_sources(target)
+    groups = Counter(spec.group for spec in catalogue)
+    feeds = sum(len(spec.feeds) for spec in catalogue)
+    click.echo(
+        f"{target}: {len(catalogue)} sources, {feeds} feeds; "
+        + ", ".join(f"{count} {name}" for name, count in sorted(groups.items()))
+        + "."
+    )
