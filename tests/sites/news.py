@@ -19,6 +19,7 @@ Outlets (all on 127.0.0.1; the host name "localhost" reaches the same server but
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -98,6 +99,8 @@ class Site:
     web: NewsWeb
     #: source slug -> feed URL
     feeds: dict[str, str] = field(default_factory=dict)
+    #: source slug -> catalogue fields other than feeds (sitemaps, listing)
+    extra: dict[str, dict[str, object]] = field(default_factory=dict)
     #: path -> expected (title, language) of every article a crawl must store
     articles: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -193,6 +196,44 @@ def build_site(web: NewsWeb) -> Site:
     site.articles["/ru/cp1251.html"] = (texts.RU_CP1251_TITLE, "ru")
     site.articles["/ru/koi8.html"] = (texts.RU_KOI8_TITLE, "ru")
 
+    # maps: a sitemap index leading to a gzipped news sitemap (one fresh entry, one too old)
+    recent = datetime.now(UTC) - timedelta(hours=2)
+    pages["/maps/fresh.html"] = Page(article_html(texts.SITEMAP_TITLE, texts.SITEMAP).encode())
+    pages["/maps/old.html"] = Page(article_html("Old news", texts.SITEMAP[:1] * 3).encode())
+    pages["/maps/sitemap-index.xml"] = Page(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{u('/maps/news.xml.gz')}</loc><lastmod>{recent.isoformat()}</lastmod></sitemap>"
+            "</sitemapindex>"
+        ).encode(),
+        "application/xml",
+    )
+    news_sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"<url><loc>{u('/maps/fresh.html')}</loc><news:news><news:publication_date>{recent.isoformat()}"
+        f"</news:publication_date><news:title>{texts.SITEMAP_TITLE}</news:title></news:news></url>"
+        f"<url><loc>{u('/maps/old.html')}</loc><lastmod>2020-01-01T00:00:00Z</lastmod></url></urlset>"
+    )
+    pages["/maps/news.xml.gz"] = Page(gzip.compress(news_sitemap.encode()), "application/x-gzip")
+    site.extra["maps"] = {"sitemaps": [u("/maps/sitemap-index.xml")]}
+    site.articles["/maps/fresh.html"] = (texts.SITEMAP_TITLE, "en")
+
+    # list: a listing page whose headlines (not its navigation) lead to articles
+    pages["/list/index.html"] = Page(
+        (
+            '<html><body><nav><a href="/list/about.html">About</a></nav><ul class="headlines">'
+            f'<li><a href="/list/one.html">{texts.LISTING_ONE_TITLE}</a></li>'
+            f'<li><a href="{u("/list/two.html")}">{texts.LISTING_TWO_TITLE}</a></li></ul></body></html>'
+        ).encode()
+    )
+    pages["/list/about.html"] = Page(article_html("About us", texts.WEST).encode())
+    pages["/list/one.html"] = Page(article_html(texts.LISTING_ONE_TITLE, texts.LISTING_ONE).encode())
+    pages["/list/two.html"] = Page(article_html(texts.LISTING_TWO_TITLE, texts.LISTING_TWO).encode())
+    site.extra["list"] = {"listing": {"urls": [u("/list/index.html")], "selector": "ul.headlines a"}}
+    site.articles["/list/one.html"] = (texts.LISTING_ONE_TITLE, "en")
+    site.articles["/list/two.html"] = (texts.LISTING_TWO_TITLE, "en")
+
     # broken: a truncated feed; down: a feed that answers 500
     pages["/broken/rss.xml"] = Page(rss([(texts.FR_TITLE, u("/fr/a1.html"), "")])[:-60], "application/rss+xml")
     site.feeds["broken"] = u("/broken/rss.xml")
@@ -209,19 +250,39 @@ SOURCE_META = {
     "ru": ("russian-state", "RU", ["ru"]),
     "broken": ("other", "XX", ["en"]),
     "down": ("other", "XX", ["en"]),
+    "maps": ("other", "GB", ["en"]),
+    "list": ("other", "GB", ["en"]),
 }
 
 
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return str(value)
+
+
 def write_catalogue(path: Path, site: Site, slugs: list[str] | None = None) -> Path:
-    chosen = slugs or list(site.feeds)
+    chosen = slugs or [*site.feeds, *site.extra]
     blocks = []
     for slug in chosen:
         group, country, languages = SOURCE_META[slug]
-        langs = ", ".join(f'"{code}"' for code in languages)
-        blocks.append(
-            f'[[source]]\nslug = "{slug}"\nname = "{slug.title()}"\ngroup = "{group}"\ncountry = "{country}"\n'
-            f'languages = [{langs}]\nfeeds = ["{site.feeds[slug]}"]\ndomains = ["127.0.0.1"]\n'
-        )
+        fields: dict[str, object] = {
+            "slug": slug,
+            "name": slug.title(),
+            "group": group,
+            "country": country,
+            "languages": languages,
+            "feeds": [site.feeds[slug]] if slug in site.feeds else [],
+            "domains": ["127.0.0.1"],
+            **site.extra.get(slug, {}),
+        }
+        blocks.append("[[source]]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in fields.items()))
     path.write_text("\n".join(blocks), encoding="utf-8")
     return path
 
@@ -240,15 +301,8 @@ def write_config(home: Path, catalogue: Path, database_url: str, **crawler: obje
         **crawler,
     }
 
-    def toml(value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str):
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return str(value)
-
-    lines = ["[storage]", f"database_url = {toml(database_url)}", "", "[crawler]"]
-    lines += [f"{key} = {toml(value)}" for key, value in values.items()]
+    lines = ["[storage]", f"database_url = {_toml(database_url)}", "", "[crawler]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
     home.mkdir(parents=True, exist_ok=True)
     path = home / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -99,3 +99,33 @@ RU_KOI8 = [
     "Родители отмечают, что новая школа поможет разгрузить соседние учебные заведения, где занятия "
     "сейчас проходят в две смены.",
 ]
+
+SITEMAP_TITLE = "Harbour authority opens a new ferry terminal"
+SITEMAP = [
+    "The harbour authority opened a new ferry terminal on Monday, doubling the number of daily crossings "
+    "to the islands and replacing a building that had been in use since the nineteen sixties.",
+    "The terminal has a waiting hall for six hundred passengers, covered bicycle parking and charging points "
+    "for the electric ferries that will enter service next year, the authority said in a statement.",
+    "Local businesses expect more visitors during the summer season, while residents of the islands hope "
+    "that the extra crossings will make it easier to commute to the mainland for work.",
+]
+
+LISTING_ONE_TITLE = "Library extends opening hours during the exam period"
+LISTING_ONE = [
+    "The central library will stay open until midnight during the four weeks of the exam period, the "
+    "university announced, after students collected more than three thousand signatures for longer hours.",
+    "Extra staff will be hired for the evening shifts, and the reading rooms on the second floor will be "
+    "reserved for silent study. The cafeteria will also extend its hours until ten in the evening.",
+    "The university said it would review the arrangement after the exams and decide whether to keep the "
+    "longer opening hours for the whole academic year.",
+]
+
+LISTING_TWO_TITLE = "Farmers report an early start to the grape harvest"
+LISTING_TWO = [
+    "Wine growers in the southern valleys started the grape harvest two weeks earlier than usual this year, "
+    "after a hot and dry summer that accelerated the ripening of the fruit.",
+    "Producers said the quality of the grapes was good but the volume was lower, as the lack of rain had "
+    "reduced the size of the berries in the vineyards that are not irrigated.",
+    "The regional association of producers expects the total harvest to be about fifteen per cent smaller "
+    "than last year, with prices for bulk wine likely to rise in the coming months.",
+]
