@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Seconds a child has between SIGTERM and SIGKILL.
-CHILD_STOP_SECONDS = 5.0
+CHILD_STOP_SECONDS = 6.0
 #: How long a chained run waits for another run of the same job to end before it is skipped.
 CHAIN_LOCK_WAIT_SECONDS = 600.0
 
