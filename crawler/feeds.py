@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import feedparser
+from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 from lxml import html as lxml_html
 
 #: Feed entries dated further in the future than this are dated "now" (broken clocks, typos).
 MAX_FUTURE_SECONDS = 24 * 3600
+
+
+BENIGN_PROBLEMS = (CharacterEncodingOverride, NonXMLContentType)
 
 
 class FeedParseError(ValueError):
@@ -66,7 +70,10 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if content_type:
         headers["content-type"] = content_type
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
-    problem = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    error = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    # A missing or odd Content-Type, or a charset declared twice, is not a broken feed.
+    malformed = error is not None and not isinstance(error, BENIGN_PROBLEMS)
+    problem = str(error) if malformed else None
     entries: list[FeedEntry] = []
     for entry in parsed.entries:
         link = entry.get("link") or ""
@@ -83,8 +90,8 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
                 published_at=_date(entry),
             )
         )
-    if not entries and (parsed.get("bozo") or not parsed.get("version")):
+    if not entries and (malformed or not parsed.get("version")):
         raise FeedParseError(f"not a readable feed: {problem or 'no RSS, Atom or RDF entries found'}")
     oldest = datetime.min.replace(tzinfo=UTC)
     entries.sort(key=lambda e: e.published_at or oldest, reverse=True)
-    return ParsedFeed(entries=entries, malformed=bool(parsed.get("bozo")), problem=problem)
+    return ParsedFeed(entries=entries, malformed=malformed, problem=problem)
