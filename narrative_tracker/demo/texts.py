@@ -160,20 +160,25 @@ def _draw(story: Story, rng: random.Random) -> list[int]:
 def _assemble(story: Story, sentences: list[str], pools: Pools, country: str, rng: random.Random) -> Text:
     values = _fill(pools, country, rng)
     lede, *body = sentences
-    # One to three sentences per paragraph, as news copy is usually cut.
+    # One or two sentences per paragraph, as news copy is usually cut.
     paragraphs = [lede]
     while body:
-        take = min(len(body), rng.choice((1, 2, 2, 3)))
+        take = min(len(body), rng.choice((1, 2, 2)))
         paragraphs.append(" ".join(body[:take]))
         body = body[take:]
     # A title written for the chosen lede where there is one (pools list them in the same order).
     lede_index = story.lede.index(lede)
     title = story.titles[lede_index] if lede_index < len(story.titles) else rng.choice(story.titles)
     return Text(
-        title=title.format_map(values),
+        title=_capitalized(title.format_map(values)),
         section=story.section,
-        paragraphs=tuple(p.format_map(values) for p in paragraphs),
+        paragraphs=tuple(_capitalized(p.format_map(values)) for p in paragraphs),
     )
+
+
+def _capitalized(sentence: str) -> str:
+    """A slot may open a sentence ("{team} beat ..."): its value may not be capitalised."""
+    return sentence[:1].upper() + sentence[1:]
 
 
 def byline(lang: str, country: str, rng: random.Random) -> str:
