@@ -105,7 +105,8 @@ def load_sources(path: Path) -> list[SourceSpec]:
             kind = "unknown field" if error["type"] == "extra_forbidden" else "field"
             value = error.get("input")
             shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
-            message = "" if error["type"] == "extra_forbidden" else f": {error['msg']}{shown}"
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            message = "" if error["type"] == "extra_forbidden" else f": {reason}{shown}"
             raise ConfigError(f"sources catalogue {path}: {label}: {kind} {_where(error)!r}{message}") from None
         if spec.slug in seen:
             raise ConfigError(f"sources catalogue {path}: slug {spec.slug!r} appears twice")

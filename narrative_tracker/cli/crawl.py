@@ -82,9 +82,15 @@ def sources() -> None:
 
 
 def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
+    """Healthy and unhealthy feeds per source from the last crawls; empty before the first crawl."""
     from sqlalchemy import func, select
+    from sqlalchemy.engine import make_url
 
     from storage.models import Feed, Source
+
+    url = make_url(app.settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return {}  # nothing crawled yet: do not create a database just to list the catalogue
 
     query = (
         select(Source.slug, Feed.healthy, func.count())
