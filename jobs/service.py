@@ -140,12 +140,12 @@ class Service:
 
     def _lead(self, lock: Lock) -> None:
         """Be the leader until shutdown or until the lock is lost."""
-        self._leader = True
         log.info("leader: running the jobs (%s)", self.runner)
         try:
             self._interrupt_dead_runs()
             self._job_stop = threading.Event()
             self._start_scheduler()
+            self._leader = True  # only now: /healthz calls a leader without a running scheduler failing
             self._heartbeat()
             next_beat = time.monotonic() + HEARTBEAT_SECONDS
             while not self._shutdown.wait(1.0):
@@ -204,9 +204,8 @@ class Service:
         self._scheduler = scheduler
         self._accepting = True  # before start(): a catch-up run fires at once
         scheduler.start()
-        for name, when in self.next_runs().items():
-            if when is not None:
-                log.info("%s: next run %s", name, when.isoformat(timespec="seconds"))
+        for job in scheduler.get_jobs():
+            log.info("%s: next run %s", job.id, job.next_run_time.isoformat(timespec="seconds"))
 
     def _stop_scheduler(self, grace: float) -> None:
         """Stop starting runs; give running ones ``grace`` seconds, then stop their processes."""

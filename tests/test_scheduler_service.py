@@ -222,3 +222,30 @@ def _sample(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in the metrics:\n{text}")
+
+
+@pytest.mark.postgres
+def test_a_leader_that_loses_its_lock_session_steps_down_then_leads_again(
+    tmp_path: Path, postgres_server_url: str, port: int
+) -> None:
+    """PostgreSQL only: a SQLite leader's file lock ends only with its process."""
+    import zlib
+
+    from sqlalchemy import create_engine, text
+
+    service = make_service(tmp_path, postgres_server_url, "[jobs.retention]\nevery = '1h'\n", port, {})
+    with Running(service):
+        wait_for(lambda: service.is_leader, 20, "leadership")
+        admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            killed = connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND classid = :ns AND objid = :key"
+                ),
+                {"ns": 0x4E54, "key": zlib.crc32(b"scheduler") & 0x7FFFFFFF},
+            )
+        admin.dispose()
+        assert killed == 1
+        wait_for(lambda: not service.is_leader, 15, "the leader to notice and step down")
+        wait_for(lambda: service.is_leader, 15, "leadership again")
