@@ -57,7 +57,7 @@ def _environment(kind: str) -> Environment:
             keep_trailing_newline=True,
         )
     env.filters["md"] = safety.markdown_text
-    env.filters["flat"] = safety.flatten
+    env.filters["flat"] = safety.plain_text
     env.filters["safe_url"] = safety.safe_url
     env.filters["md_url"] = safety.markdown_url
     env.filters["pct"] = _percent

@@ -10,7 +10,8 @@ that looks active:
 - Markdown: every punctuation character with a Markdown meaning is backslash-escaped (``<`` and
   ``>`` as entities, so no raw tag text remains), line breaks
   are flattened (no injected headings or lists), and the same scheme/handler rewrite is applied.
-- Plain text: control characters removed, whitespace flattened.
+- Plain text (and the webhook's text): control characters removed, whitespace flattened, script
+  schemes defanged as ``javascript[:]`` so that no client turns them into links.
 - Links: only absolute ``http``/``https`` URLs with a host are ever made into links.
 """
 
@@ -31,6 +32,11 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~&^$=\"'])")
 def flatten(text: object) -> str:
     """One line: no control or bidi-override characters, runs of whitespace made single spaces."""
     return _SPACE.sub(" ", _CONTROL.sub("", str(text))).strip()
+
+
+def plain_text(text: object) -> str:
+    """Flattened, with script schemes defanged (``javascript[:]``) so no mail client links them."""
+    return _SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}[:]", flatten(text))
 
 
 def _defuse(escaped: str, colon: str, equals: str) -> str:
@@ -65,10 +71,12 @@ def safe_url(url: object) -> str | None:
 
 
 def markdown_url(url: str) -> str:
-    """A safe URL made fit for ``[text](url)``: characters that could end or break the link percent-encoded."""
-    return quote(url, safe=":/?#@!$&*+,;=%~-._[]")
+    """A safe URL made fit for ``[text](url)``: characters that could end or break the link
+    percent-encoded, scheme-like and handler-like text inside it written as character references
+    (which Markdown decodes in link destinations, so the link still leads to the same page)."""
+    return _defuse(quote(url, safe=":/?#@!$&*+,;=%~-._"), "&#58;", "&#61;")
 
 
 def slack_text(value: object) -> str:
     """Escape for Slack's mrkdwn ``text`` (``&``, ``<`` and ``>`` are its only control characters)."""
-    return flatten(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return plain_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
