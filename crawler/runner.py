@@ -69,6 +69,19 @@ def run_crawl(
     ``interrupted``. Raises ConfigError (bad catalogue), UsageError (unknown slug),
     StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
     """
+    plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
+    limit = timeout if timeout is not None else settings.crawler.crawl_timeout
+    return _run_child(plan, stop=stop or threading.Event(), timeout=limit, progress=progress)
+
+
+def prepare_crawl(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    sources: Sequence[str] = (),
+    max_articles: int | None = None,
+) -> dict[str, Any]:
+    """Validate the catalogue, synchronise it into the database and return the crawl process's plan."""
     catalogue = load_sources(settings.sources_file)
     selected = select_sources(catalogue, sources)
     own_database = database is None
@@ -81,7 +94,7 @@ def run_crawl(
     finally:
         if own_database:
             database.dispose()
-    plan = {
+    return {
         "database_url": settings.database_url,
         "crawler": settings.crawler.model_dump(mode="json"),
         "sources": [spec.model_dump(mode="json") for spec in selected],
@@ -89,20 +102,13 @@ def run_crawl(
         # Scrapy at INFO is a line per request: the child logs warnings unless the caller debugs.
         "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",
     }
-    limit = timeout if timeout is not None else settings.crawler.crawl_timeout
-    return _run_child(plan, stop=stop or threading.Event(), timeout=limit, progress=progress)
 
 
-def _child_command() -> list[str]:
-    return [sys.executable, "-m", "crawler.child"]
-
-
-def _run_child(
-    plan: dict[str, Any], *, stop: threading.Event, timeout: float, progress: Progress | None
-) -> dict[str, Any]:
+def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
+    """Start ``python -m crawler.child`` in its own process group and hand it the plan."""
     try:
         child = subprocess.Popen(
-            _child_command(),
+            [sys.executable, "-m", "crawler.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -111,15 +117,23 @@ def _run_child(
         )
     except OSError as exc:
         raise CrawlError(f"cannot start the crawl process ({sys.executable}): {exc.strerror}") from None
-    assert child.stdin is not None and child.stdout is not None
-    summary: dict[str, Any] = {}
-    reader = threading.Thread(target=_read_events, args=(child.stdout, summary, progress), daemon=True)
-    reader.start()
+    assert child.stdin is not None
     try:
         child.stdin.write(json.dumps(plan))
         child.stdin.close()
     except BrokenPipeError:
-        pass
+        pass  # it died at once: its exit status and log tell why
+    return child
+
+
+def _run_child(
+    plan: dict[str, Any], *, stop: threading.Event, timeout: float, progress: Progress | None
+) -> dict[str, Any]:
+    child = start_child(plan)
+    assert child.stdout is not None
+    summary: dict[str, Any] = {}
+    reader = threading.Thread(target=_read_events, args=(child.stdout, summary, progress), daemon=True)
+    reader.start()
     deadline = time.monotonic() + timeout
     timed_out = interrupted = False
     while child.poll() is None:

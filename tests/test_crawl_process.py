@@ -1,0 +1,168 @@
+"""The crawl process under stress: killed midway, stopped, timed out; the job and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sites.news import article_html, rss, write_config
+from sqlalchemy import func, select
+
+from crawler.runner import prepare_crawl, run_crawl, start_child
+from jobs.base import JobContext, JobInterrupted
+from jobs.crawl import run as crawl_job
+from narrative_tracker.newsweb import NewsWeb, Page
+from narrative_tracker.settings import Settings, load_settings
+from storage.database import open_database
+from storage.models import Article, Feed
+
+pytestmark = pytest.mark.slow
+
+ARTICLES = 30
+
+
+def _paragraphs(n: int) -> list[str]:
+    return [
+        f"Story number {n} reports on the municipal decision number {n * 7} about the district {n % 5}.",
+        f"Officials quoted in story {n} said the budget of {n * 1000} euros would be spent within {n} months.",
+        "Residents interviewed for the report described the change in their own words and asked questions.",
+    ]
+
+
+@pytest.fixture
+def slow_web() -> Iterator[NewsWeb]:
+    """One feed of 30 distinct articles, each answered after 0.25 s."""
+    web = NewsWeb().start()
+    items = []
+    for n in range(ARTICLES):
+        path = f"/slow/{n}.html"
+        web.site[path] = Page(article_html(f"Story {n}", _paragraphs(n)).encode(), delay=0.25)
+        items.append((f"Story {n}", web.url(path), ""))
+    web.site["/slow/rss.xml"] = Page(rss(items), "application/rss+xml")
+    try:
+        yield web
+    finally:
+        web.stop()
+
+
+def _settings(tmp_path: Path, web: NewsWeb, **crawler: object) -> Settings:
+    catalogue = tmp_path / "sources.toml"
+    catalogue.write_text(
+        '[[source]]\nslug = "slow"\nname = "Slow"\ngroup = "western"\ncountry = "GB"\nlanguages = ["en"]\n'
+        f'feeds = ["{web.url("/slow/rss.xml")}"]\ndomains = ["127.0.0.1"]\n'
+    )
+    options = {"concurrent_requests_per_domain": 2, "download_timeout": 10.0, **crawler}
+    return load_settings(write_config(tmp_path / "home", catalogue, f"sqlite:///{tmp_path / 'db.sqlite'}", **options))
+
+
+def _count(settings: Settings) -> tuple[int, int]:
+    db = open_database(settings.database_url)
+    try:
+        with db.session() as session:
+            return (
+                session.scalar(select(func.count()).select_from(Article)) or 0,
+                session.scalar(select(func.count(func.distinct(Article.url_hash)))) or 0,
+            )
+    finally:
+        db.dispose()
+
+
+def test_sigkill_midway_loses_and_duplicates_nothing(slow_web: NewsWeb, tmp_path: Path) -> None:
+    # One page at a time, 0.25 s apart (Scrapy sends bursts when the delay is 0): time to kill it.
+    settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=1, download_delay=0.25)
+    child = start_child(prepare_crawl(settings))
+    deadline = time.monotonic() + 60
+    while _count(settings)[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    stored_before, _ = _count(settings)
+    assert 0 < stored_before < ARTICLES
+    db = open_database(settings.database_url)
+    try:
+        with db.session() as session:
+            feed = session.scalar(select(Feed))
+            # Its articles were not all stored: the feed keeps its old state and is polled again.
+            assert feed.etag is None and feed.last_fetched_at is None
+    finally:
+        db.dispose()
+
+    stats = run_crawl(_settings(tmp_path, slow_web, concurrent_requests_per_domain=8))
+    assert stats["new_articles"] == ARTICLES - stored_before
+    assert stats["already_stored"] == stored_before
+    assert _count(settings) == (ARTICLES, ARTICLES)
+
+
+def test_stop_and_timeout_end_the_crawl_process(slow_web: NewsWeb, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=1, download_delay=0.25)
+    started = time.monotonic()
+    stats = run_crawl(settings, timeout=2.0)
+    assert stats["timed_out"] and not stats["interrupted"]
+    assert time.monotonic() - started < 25
+    assert _count(settings)[0] == stats["new_articles"] < ARTICLES  # what was fetched is stored
+
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    db = open_database(settings.database_url)
+    try:
+        with pytest.raises(JobInterrupted, match="crawl stopped"):
+            crawl_job(JobContext(settings=settings, database=db, stop=stop))
+    finally:
+        db.dispose()
+    assert _count(settings)[0] == _count(settings)[1]
+
+
+def test_crawl_job_returns_the_summary(slow_web: NewsWeb, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=8)
+    seen: list[tuple[int, int | None]] = []
+    db = open_database(settings.database_url)
+    try:
+        stats = crawl_job(JobContext(settings=settings, database=db, progress=lambda d, t: seen.append((d, t))))
+    finally:
+        db.dispose()
+    assert stats["new_articles"] == ARTICLES and stats["feeds_fetched"] == 1
+    assert json.loads(json.dumps(stats)) == stats  # stats go to the run history as JSON
+    assert seen and seen[-1][1] == ARTICLES
+
+
+def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "narrative_tracker", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_crawl_command_exit_statuses(slow_web: NewsWeb, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=8)
+    assert settings.config_file is not None
+    unknown = _cli(settings.config_file, "crawl", "--source", "nope")
+    assert unknown.returncode == 2 and "unknown source 'nope'" in unknown.stderr
+
+    ran = _cli(settings.config_file, "crawl", "--json", "--max-articles", "5")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["new_articles"] == 5
+    assert "Feeds: 1 fetched, 0 not modified, 0 failed. Articles: 5 new (0 duplicates)" in ran.stderr
+
+    slow_web.site["/slow/rss.xml"] = Page(b"down", status=503)
+    failing = _cli(settings.config_file, "crawl")
+    assert failing.returncode == 0  # the crawl ran; the feed failing is in the summary
+    assert "1 failed" in failing.stderr and "1 feed-http-503" in failing.stderr
+
+    nowhere = _cli(
+        settings.config_file,
+        "crawl",
+        env={"NARRATIVE_TRACKER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/x"},
+    )
+    assert nowhere.returncode == 1 and "cannot open database" in nowhere.stderr
+    assert "Traceback" not in nowhere.stderr
