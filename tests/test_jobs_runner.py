@@ -28,6 +28,9 @@ from narrative_tracker.settings import Settings, load_settings
 from storage.database import Database
 from storage.models import JobRun, utc_now
 
+#: For tests that are not about the database: run them on SQLite only (the suite must stay fast).
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 
 def settings_for(tmp_path: Path, url: str, extra: str = "") -> Settings:
     return load_settings(write_config(tmp_path, url, extra))
@@ -53,12 +56,14 @@ def test_a_successful_run_is_recorded_with_its_stats_and_ran_in_another_process(
     assert run.runner == history.this_runner()
 
 
+@sqlite_only
 def test_stats_that_json_cannot_hold_are_stored_as_text(settings: Settings, database: Database) -> None:
     run_job(settings, database, "crawl", trigger="manual", stop=threading.Event(), registry=registry(crawl=stats_job))
     [run] = history.list_runs(database)
     assert run.stats == {"articles_stored": 3, "where": "/srv/x", "when": time.strftime("%Y")}
 
 
+@sqlite_only
 def test_a_failing_job_is_recorded_failed_with_its_error(settings: Settings, database: Database) -> None:
     outcome = run_job(
         settings, database, "crawl", trigger="scheduled", stop=threading.Event(), registry=registry(crawl=failing_job)
@@ -68,6 +73,7 @@ def test_a_failing_job_is_recorded_failed_with_its_error(settings: Settings, dat
     assert history.list_runs(database)[0].error == "RuntimeError: the feed server said no"
 
 
+@sqlite_only
 def test_a_missing_job_module_is_a_failed_run_that_names_the_module(settings: Settings, database: Database) -> None:
     outcome = run_job(
         settings, database, "crawl", trigger="manual", stop=threading.Event(), registry={"crawl": "jobs.no_such:run"}
@@ -97,6 +103,7 @@ def test_a_job_never_overlaps_itself_the_second_run_is_skipped(settings: Setting
     assert [event for name, event, *_ in read_calls(settings.home)] == ["start", "end"]
 
 
+@sqlite_only
 def test_other_jobs_may_run_at_the_same_time(settings: Settings, database: Database) -> None:
     jobs = registry(crawl=slow_crawl_job, classify=classify_job)
     stop = threading.Event()
@@ -113,6 +120,7 @@ def test_other_jobs_may_run_at_the_same_time(settings: Settings, database: Datab
     assert other.status == "success"
 
 
+@sqlite_only
 def test_stop_interrupts_the_child_and_records_interrupted(settings: Settings, database: Database) -> None:
     stop = threading.Event()
     threading.Timer(1.5, stop.set).start()
@@ -124,6 +132,7 @@ def test_stop_interrupts_the_child_and_records_interrupted(settings: Settings, d
     assert history.list_runs(database)[0].status == "interrupted"
 
 
+@sqlite_only
 def test_a_child_that_ignores_the_stop_is_killed(
     settings: Settings, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,6 +149,7 @@ def test_a_child_that_ignores_the_stop_is_killed(
     assert not _alive(pid)
 
 
+@sqlite_only
 def test_the_job_timeout_stops_a_run_and_records_it_failed(tmp_path: Path, database: Database, db_url: str) -> None:
     settings = settings_for(tmp_path, db_url, "[jobs.crawl]\ntimeout = 1\n")
     outcome = run_job(
@@ -170,12 +180,14 @@ def test_the_chain_runs_classify_then_trends_after_a_successful_crawl(settings: 
     assert calls == [(job, event) for job in ("crawl", "classify", "trends") for event in ("start", "end")]
 
 
+@sqlite_only
 def test_the_chain_stops_at_a_failure(settings: Settings, database: Database) -> None:
     jobs = registry(crawl=failing_job, classify=classify_job, trends=trends_job)
     outcomes = run_chain(settings, database, "crawl", trigger="scheduled", stop=threading.Event(), registry=jobs)
     assert [o.job for o in outcomes] == ["crawl"]
 
 
+@sqlite_only
 def test_the_chain_skips_a_disabled_follower(tmp_path: Path, database: Database, db_url: str) -> None:
     settings = settings_for(tmp_path, db_url, "[jobs.crawl]\nevery = '1h'\n[jobs.trends]\n")  # classify disabled
     jobs = registry(crawl=crawl_job, classify=classify_job, trends=trends_job)

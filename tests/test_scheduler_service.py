@@ -75,6 +75,10 @@ class Running:
         assert not self.thread.is_alive(), "the service did not stop"
 
 
+#: For tests that are not about the database: run them on SQLite only (the suite must stay fast).
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def port() -> int:
     return free_port()
@@ -118,6 +122,7 @@ def test_crawl_then_classify_then_trends_in_order_without_overlap(pipeline: Serv
     assert 'narrative_tracker_job_duration_seconds_bucket{job="classify",le="1.0"}' in text
 
 
+@sqlite_only
 def test_a_stop_lets_the_running_job_finish_within_the_grace_period(pipeline: Service) -> None:
     home = pipeline.settings.home
     with Running(pipeline) as running:
@@ -131,6 +136,7 @@ def test_a_stop_lets_the_running_job_finish_within_the_grace_period(pipeline: Se
     assert not [run for run in runs if run.trigger == "chained" and run.started_at > crawl_runs[0].finished_at]
 
 
+@sqlite_only
 def test_after_the_grace_period_the_job_is_stopped_and_recorded_interrupted(
     tmp_path: Path, db_url: str, port: int
 ) -> None:
@@ -185,7 +191,7 @@ def test_metrics_read_articles_feeds_and_the_classification_backlog(tmp_path: Pa
         session.flush()
         session.add(ClassifiedArticle(article_id=articles[0].id, model_version="m1"))
     with Running(service):
-        wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 10, "the endpoint")
+        wait_for(lambda: service.is_leader and get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 10, "the endpoint")
         _, body = get(f"http://127.0.0.1:{port}/metrics")
         status, _ = get(f"http://127.0.0.1:{port}/nothing")
     text = body.decode()
