@@ -54,6 +54,13 @@ def build_history(world: World) -> None:
         ("fc1", "fact-checker"),
     ):
         world.source(slug, group)
+    with world.batch():
+        _fill_days(world)
+    world.feed("w2", "https://w2.example/rss", failures=6, healthy=False)
+    world.feed("w1", "https://w1.example/rss")
+
+
+def _fill_days(world: World) -> None:
     for back in range(HISTORY_DAYS, -1, -1):
         day = TODAY - timedelta(days=back)
         flagged = {slug: 0 for slug in world.sources}
@@ -82,8 +89,6 @@ def build_history(world: World) -> None:
         for slug in world.sources:
             total = 2 if (slug == "ua1" and back == 0) else 20
             day_total(world, slug, day, flagged[slug], total)
-    world.feed("w2", "https://w2.example/rss", failures=6, healthy=False)
-    world.feed("w1", "https://w1.example/rss")
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ trends, alerts and digest code under test reads them through its real queries.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -26,6 +28,8 @@ class World:
         self.model = model
         self.sources: dict[str, int] = {}
         self._next_article = 1
+        self._batching = False
+        self._pending: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] = ([], [], [])
         with database.session() as session:
             session.add(ModelVersion(version=model, status="active", promoted_at=datetime(2025, 1, 1, tzinfo=UTC)))
 
@@ -109,12 +113,30 @@ class World:
                     }
                 )
             ids.append(n)
-        with self.db.session() as session:
-            session.execute(insert(Article), article_rows)
-            session.execute(insert(ClassifiedArticle), done_rows)
-            if label_rows:
-                session.execute(insert(Classification), label_rows)
+        self._pending[0].extend(article_rows)
+        self._pending[1].extend(done_rows)
+        self._pending[2].extend(label_rows)
+        if not self._batching:
+            self.flush()
         return ids
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store the articles of the block in one transaction (much faster on PostgreSQL)."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+        self.flush()
+
+    def flush(self) -> None:
+        articles, done, labels = self._pending
+        with self.db.session() as session:
+            for table, rows in ((Article, articles), (ClassifiedArticle, done), (Classification, labels)):
+                for start in range(0, len(rows), 1000):
+                    session.execute(insert(table), rows[start : start + 1000])
+        self._pending = ([], [], [])
 
     def classify(self, article_id: int, narratives: dict[str, str], model: str) -> None:
         with self.db.session() as session:
