@@ -61,7 +61,8 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
     stop = threading.Event()
     try:
         site.write_catalogue(paths.sources)
-        pipeline.write_config(paths, service_port=pipeline.free_port() if keep_running else 0)
+        health_port = pipeline.free_port() if keep_running else 0
+        pipeline.write_config(paths, service_port=health_port)
         articles = site.articles
         summary(
             f"Serving {len(articles)} articles of {len({a.outlet.slug for a in articles})} invented outlets "
@@ -89,6 +90,7 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
                     "files": [str(f) for f in files],
                     "data_directory": str(paths.data),
                     "config": str(paths.config),
+                    "health_url": f"http://127.0.0.1:{health_port}/healthz" if keep_running else None,
                     "steps": [
                         {"job": r.name, "status": r.status, "seconds": round(r.seconds, 1), "error": r.error}
                         for r in reports
@@ -154,24 +156,31 @@ def _keep_running(site: object, paths: DemoPaths) -> int:
     """The scheduler in its own process and new articles on the news web, until Ctrl-C."""
     from narrative_tracker.demo import pipeline
     from narrative_tracker.demo.site import DemoSite, LivePublisher
+    from narrative_tracker.settings import load_settings
 
     assert isinstance(site, DemoSite)
+    with pipeline.demo_environment(paths.data):
+        service = load_settings(paths.config).service
     publisher = LivePublisher(site, pipeline.LIVE_PUBLISH_SECONDS).start()
     command = [sys.executable, "-m", "narrative_tracker", "--config", str(paths.config), "scheduler", "run"]
     scheduler = subprocess.Popen(command, env=pipeline.child_environment(paths.data))
     summary(
         f"Running: a new article every {pipeline.LIVE_PUBLISH_SECONDS:.0f} s, a scheduled crawl every "
-        f"{pipeline.LIVE_CRAWL_EVERY}. Watch: narrative-tracker --config {paths.config} jobs history. Ctrl-C stops."
+        f"{pipeline.LIVE_CRAWL_EVERY}; health at http://{service.bind}:{service.port}/healthz. "
+        f"Watch: narrative-tracker --config {paths.config} jobs history. Ctrl-C stops."
     )
     try:
         return scheduler.wait()
     except KeyboardInterrupt:
-        # The terminal sent SIGINT to the scheduler too: it stops its jobs and exits by itself.
+        # A terminal's Ctrl-C reaches the scheduler too; a SIGINT sent to this process alone does
+        # not. Either way it gets SIGTERM (it ignores a repeat) and stops its jobs by itself.
+        scheduler.terminate()
         try:
-            scheduler.wait(timeout=60)
+            scheduler.wait(timeout=service.shutdown_grace + 30)
         except subprocess.TimeoutExpired:
             scheduler.kill()
             scheduler.wait()
+        summary("Demo stopped.")
         return 0
     finally:
         publisher.stop()

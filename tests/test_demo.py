@@ -1,0 +1,132 @@
+"""``narrative-tracker demo`` end to end: the real pipeline over a small demo world, and its guard rails."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from narrative_tracker.demo.pipeline import MARKER, demo_environment, prepare_folders, write_config
+from narrative_tracker.demo.world import WAVE_NARRATIVE
+from narrative_tracker.errors import UsageError
+from narrative_tracker.settings import load_settings
+
+WAVE_NAME = "Western slowdown as Russian victory"
+
+
+def _run_demo_until_running(command: list[str]) -> tuple[subprocess.Popen[str], list[str], list[str]]:
+    """Start the demo; return once it says the scheduler is running (or once it has ended)."""
+    demo = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    err: list[str] = []
+    running = threading.Event()
+
+    def read_err() -> None:
+        assert demo.stderr is not None
+        for line in demo.stderr:
+            err.append(line)
+            if line.startswith("Running:"):
+                running.set()
+        running.set()
+
+    def read_out() -> None:
+        assert demo.stdout is not None
+        out.extend(demo.stdout)
+
+    for target in (read_err, read_out):
+        threading.Thread(target=target, daemon=True).start()
+    if not running.wait(timeout=240):
+        demo.kill()
+        pytest.fail("the demo did not get to its running phase within 240 s:\n" + "".join(err[-40:]))
+    return demo, out, err
+
+
+@pytest.mark.slow
+def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "narrative_tracker", "demo", "--out", str(out), "--days", "10"]
+    demo, stdout, stderr = _run_demo_until_running([*command, "--json", "--keep-running"])
+    try:
+        assert demo.poll() is None, "".join(stderr[-40:])
+        # Left running: the scheduler leads and answers on the demo's health endpoint.
+        deadline = time.monotonic() + 60
+        health: dict[str, object] = {}
+        while time.monotonic() < deadline and not health.get("leader"):
+            time.sleep(1)
+            try:
+                url = json.loads("".join(stdout))["health_url"]
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    health = json.loads(response.read())
+            except (OSError, ValueError, KeyError):
+                continue
+        assert health.get("leader") is True, health
+    finally:
+        demo.send_signal(signal.SIGINT)
+        code = demo.wait(timeout=90)
+    assert code == 0, "".join(stderr[-40:])
+    result = json.loads("".join(stdout))
+    assert result["ok"] and [s["job"] for s in result["steps"]] == ["crawl", "classify", "trends", "digest"]
+    day = result["date"]
+    assert sorted(Path(f).name for f in result["files"]) == [f"{day}.html", f"{day}.json", f"{day}.md"]
+
+    digest = json.loads((out / f"{day}.json").read_text(encoding="utf-8"))
+    first = digest["alerts"][0]
+    assert (first["kind"], first["narrative_id"], first["group"]) == ("crossover", WAVE_NARRATIVE, "western")
+    assert first["numbers"]["promotes"] >= 1
+    evidence = {(a["outlet"], a["stance"]) for a in first["articles"]}
+    assert ("The Atlantic Courier", "promotes") in evidence
+    # The rise in Russian state media is an alert of its own, with state outlets as evidence.
+    spikes = [a for a in digest["alerts"] if a["kind"] == "spike" and a["narrative_id"] == WAVE_NARRATIVE]
+    assert [a["group"] for a in spikes] == ["russian-state"]
+    assert {a["group"] for a in spikes[0]["articles"]} == {"russian-state"}
+    # Refuting coverage is counted apart from the promoting one.
+    row = next(r for r in digest["narratives"] if r["narrative_id"] == WAVE_NARRATIVE)
+    assert row["promotes"] >= 3 and row["refutes"] >= 1
+
+    html = (out / f"{day}.html").read_text(encoding="utf-8")
+    assert WAVE_NAME in html
+    assert "<script" not in html.lower()
+    # In the HTML, the first narrative named is the rising one.
+    names = [name for name in (r["name"] for r in digest["narratives"]) if name in html]
+    assert min(names, key=html.index) == WAVE_NAME
+
+
+def test_a_folder_the_demo_did_not_make_is_never_replaced(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "precious.db").write_bytes(b"x")
+    with pytest.raises(UsageError, match="not made by the demo"):
+        prepare_folders(tmp_path)
+    assert (tmp_path / "data" / "precious.db").exists()
+    (tmp_path / "data" / "precious.db").unlink()
+    (tmp_path / "data").rmdir()
+    first = prepare_folders(tmp_path)
+    (first.data / "tracker.db").write_bytes(b"old run")
+    again = prepare_folders(tmp_path)
+    assert (again.data / MARKER).exists() and not (again.data / "tracker.db").exists()
+
+
+def test_the_demo_settings_ignore_the_users_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NARRATIVE_TRACKER_DATABASE_URL", "postgresql+psycopg://prod@db.example.org/tracker")
+    monkeypatch.setenv("NARRATIVE_TRACKER__CRAWLER__DOWNLOAD_DELAY", "5")
+    paths = prepare_folders(tmp_path / "out")
+    paths.sources.write_text("", encoding="utf-8")
+    write_config(paths)
+    with demo_environment(paths.data):
+        settings = load_settings(paths.config)
+        assert os.environ["NARRATIVE_TRACKER_HOME"] == str(paths.data)
+    assert settings.database_url == f"sqlite:///{paths.data / 'tracker.db'}"
+    assert settings.crawler.download_delay == 0
+    assert settings.crawler.allow_private_addresses
+    assert settings.home == paths.data
+    assert settings.digest.folder is not None and settings.digest.folder.path == paths.out
+    # The user's environment is back as it was.
+    assert os.environ["NARRATIVE_TRACKER_DATABASE_URL"].startswith("postgresql")
+    assert os.environ["NARRATIVE_TRACKER__CRAWLER__DOWNLOAD_DELAY"] == "5"
