@@ -10,9 +10,10 @@ Rules (thresholds in ``[alerts]``, defaults in brackets; groups are source group
   baseline share. Testing the share rather than the count makes a busy news day no spike, and
   a day still in progress is judged on the articles it has so far.
 - **crossover** (narrative x group): Russian state media promoted the narrative in at least
-  ``crossover_push_min`` [3] articles over the last 7 days, and that day it is promoted by
-  Western, Ukrainian or independent Russian outlets, or it appears (any stance) in another group
-  for the first time ever.
+  ``crossover_push_min`` [3] articles over the last 7 days, and that day Western, Ukrainian or
+  independent Russian outlets promote it while they had not in the 7 days before (a group that
+  keeps promoting it is not a new crossover; its growth shows as a spike), or it appears (any
+  stance) in another group for the first time ever.
 - **new-outlet** (narrative x outlet): an outlet with at least ``min_history_days`` [7] days of
   history promotes the narrative for the first time ever.
 - **source-health** (outlet): its feeds fail (``feed_failures`` [3] consecutive failures, or
@@ -131,6 +132,13 @@ class _Window:
     source_total: dict[tuple[int, date], int]
     sources: dict[int, Source]
     first_article_day: dict[int, date]
+    # day -> the (narrative, group) and (narrative, source id) keys with rows that day
+    group_keys: dict[date, list[tuple[str, str]]] = field(default_factory=dict)
+    source_keys: dict[date, list[tuple[str, int]]] = field(default_factory=dict)
+
+    def days_before(self, day: date) -> list[date]:
+        """The window's days before ``day``."""
+        return [self.start + timedelta(days=n) for n in range((day - self.start).days)]
 
 
 def _load_window(session: Session, start: date, day: date) -> _Window:
@@ -139,18 +147,25 @@ def _load_window(session: Session, start: date, day: date) -> _Window:
     narrative_group: dict[tuple[str, str, date], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     narrative_source: dict[tuple[str, int, date], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     languages: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    query = select(SourceNarrativeDay).where(SourceNarrativeDay.day >= start, SourceNarrativeDay.day <= day)
-    for row in session.execute(query.execution_options(yield_per=5000)).scalars():
-        counts = (row.flagged, row.promotes, row.refutes, row.reports)
-        group = group_of.get(row.source_id, "other")
-        for target in (
-            narrative_group[(row.narrative_id, group, row.day)],
-            narrative_source[(row.narrative_id, row.source_id, row.day)],
-        ):
+    table = SourceNarrativeDay.__table__.c
+    query = select(
+        table.day,
+        table.source_id,
+        table.narrative_id,
+        table.lang,
+        table.flagged,
+        table.promotes,
+        table.refutes,
+        table.reports,
+    ).where(table.day >= start, table.day <= day)
+    # Plain tuples, not ORM objects: tens of thousands of rows are read for every alert day.
+    for when, source_id, narrative_id, lang, *counts in session.execute(query):
+        group = group_of.get(source_id, "other")
+        for target in (narrative_group[(narrative_id, group, when)], narrative_source[(narrative_id, source_id, when)]):
             for index, value in enumerate(counts):
                 target[index] += value
-        if row.day == day:
-            languages[(row.narrative_id, group)][row.lang] += row.flagged
+        if when == day:
+            languages[(narrative_id, group)][lang] += counts[0]
     group_total: dict[tuple[str, date], int] = defaultdict(int)
     source_total: dict[tuple[int, date], int] = defaultdict(int)
     totals = select(SourceDay.source_id, SourceDay.day, SourceDay.total).where(
@@ -164,7 +179,14 @@ def _load_window(session: Session, start: date, day: date) -> _Window:
         .tuples()
         .all()
     )
-    return _Window(start, day, narrative_group, narrative_source, languages, group_total, source_total, sources, first)
+    window = _Window(
+        start, day, narrative_group, narrative_source, languages, group_total, source_total, sources, first
+    )
+    for narrative, group, when in narrative_group:
+        window.group_keys.setdefault(when, []).append((narrative, group))
+    for narrative, source_id, when in narrative_source:
+        window.source_keys.setdefault(when, []).append((narrative, source_id))
+    return window
 
 
 def _days(end: date, count: int) -> list[date]:
@@ -183,8 +205,9 @@ class _Rules:
     def spikes(self, day: date) -> list[AlertRecord]:
         found = []
         baseline = _days(day, self.t.baseline_days)
-        for (narrative, group, when), counts in self.w.narrative_group.items():
-            if when != day or counts[0] < self.t.spike_min_count:
+        for narrative, group in self.w.group_keys.get(day, ()):
+            counts = self.w.narrative_group[(narrative, group, day)]
+            if counts[0] < self.t.spike_min_count:
                 continue
             x, n = counts[0], self.w.group_total.get((group, day), 0)
             base_x = sum(self.w.narrative_group.get((narrative, group, d), (0,))[0] for d in baseline)
@@ -228,10 +251,13 @@ class _Rules:
 
     def crossovers(self, day: date, *, with_first_appearance: bool) -> list[AlertRecord]:
         found = []
-        for (narrative, group, when), counts in self.w.narrative_group.items():
-            if when != day or group == PUSHING_GROUP or counts[0] == 0:
+        for narrative, group in self.w.group_keys.get(day, ()):
+            counts = self.w.narrative_group[(narrative, group, day)]
+            if group == PUSHING_GROUP or counts[0] == 0:
                 continue
-            promoting = counts[1] if group in CROSSOVER_GROUPS else 0
+            # Only a fresh crossover: the group had not promoted it in the week before.
+            fresh = group in CROSSOVER_GROUPS and not self._promoted_before(narrative, group, day)
+            promoting = counts[1] if fresh else 0
             first = with_first_appearance and self._first_in_group(narrative, group, day)
             if not promoting and not first:
                 continue
@@ -265,10 +291,13 @@ class _Rules:
             )
         return found
 
+    def _promoted_before(self, narrative: str, group: str, day: date) -> bool:
+        window = [day - timedelta(days=n) for n in range(1, PUSH_DAYS + 1)]
+        return any(self.w.narrative_group.get((narrative, group, d), (0, 0))[1] for d in window)
+
     def _first_in_group(self, narrative: str, group: str, day: date) -> bool:
-        for (n, g, when), counts in self.w.narrative_group.items():
-            if n == narrative and g == group and when < day and counts[0]:
-                return False
+        if any(self.w.narrative_group.get((narrative, group, d), (0,))[0] for d in self.w.days_before(day)):
+            return False
         members = [source_id for source_id, source in self.w.sources.items() if source.group == group]
         earlier = self.session.scalar(
             select(SourceNarrativeDay.day)
@@ -284,8 +313,9 @@ class _Rules:
     # -- new outlet ------------------------------------------------------------------------
     def new_outlets(self, day: date) -> list[AlertRecord]:
         found = []
-        for (narrative, source_id, when), counts in self.w.narrative_source.items():
-            if when != day or counts[1] == 0:
+        for narrative, source_id in self.w.source_keys.get(day, ()):
+            counts = self.w.narrative_source[(narrative, source_id, day)]
+            if counts[1] == 0:
                 continue
             first_day = self.w.first_article_day.get(source_id)
             if first_day is None or (day - first_day).days < self.t.min_history_days:
@@ -311,9 +341,8 @@ class _Rules:
         return found
 
     def _first_promotion(self, narrative: str, source_id: int, day: date) -> bool:
-        for (n, s, when), counts in self.w.narrative_source.items():
-            if n == narrative and s == source_id and when < day and counts[1]:
-                return False
+        if any(self.w.narrative_source.get((narrative, source_id, d), (0, 0))[1] for d in self.w.days_before(day)):
+            return False
         earlier = self.session.scalar(
             select(SourceNarrativeDay.day)
             .where(

@@ -152,7 +152,7 @@ def _add_new_articles(database: Database, zone: ZoneInfo, state: _State, stop: A
                     }
                 )
             for start in range(0, len(records), INSERT_BATCH):
-                session.execute(insert(ArticleDay), records[start : start + INSERT_BATCH])
+                session.connection().execute(insert(ArticleDay.__table__), records[start : start + INSERT_BATCH])
             low = rows[-1].id
             added += len(rows)
             state.articles = max(state.articles, low)
@@ -221,8 +221,10 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
     ).all()
     if not totals:
         return 0
-    session.execute(
-        insert(SourceDay), [{"day": day, "source_id": s, "lang": lang, "total": n} for s, lang, n in totals]
+    # Core inserts (not the ORM's bulk path): several times faster for these plain rows.
+    connection = session.connection()
+    connection.execute(
+        insert(SourceDay.__table__), [{"day": day, "source_id": s, "lang": lang, "total": n} for s, lang, n in totals]
     )
     group_totals: dict[tuple[str, str], int] = defaultdict(int)
     for source_id, lang, count in totals:
@@ -269,7 +271,7 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
         for index, value in enumerate(counts):
             summed[index] += value
     for start in range(0, len(records), INSERT_BATCH):
-        session.execute(insert(SourceNarrativeDay), records[start : start + INSERT_BATCH])
+        connection.execute(insert(SourceNarrativeDay.__table__), records[start : start + INSERT_BATCH])
     trends = [
         {
             "day": day,
@@ -286,7 +288,7 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
         for (narrative_id, group, lang), counts in per_group.items()
     ]
     for start in range(0, len(trends), INSERT_BATCH):
-        session.execute(insert(DailyTrend), trends[start : start + INSERT_BATCH])
+        connection.execute(insert(DailyTrend.__table__), trends[start : start + INSERT_BATCH])
     return len(trends)
 
 

@@ -205,3 +205,28 @@ def test_alerts_command_json(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["alerts", "--date", "20-07-2025"])
     assert exit_info.value.code == 2
+
+
+def test_a_crossover_is_reported_when_fresh_not_while_the_group_keeps_promoting(sqlite_database):
+    world = World(sqlite_database)
+    world.source("rs", "russian-state")
+    world.source("w", "western")
+    with world.batch():
+        for back in range(20, -1, -1):
+            day = TODAY - timedelta(days=back)
+            world.articles("rs", day, 3, narratives={ARMS_PAUSE: "promotes"})
+            day_total(world, "rs", day, 3)
+            promoting = 1 if back in (12, 2, 0) else 0
+            world.articles("w", day, promoting, narratives={ARMS_PAUSE: "promotes"})
+            day_total(world, "w", day, promoting)
+    update_trends(sqlite_database, "UTC", now=NOW)
+
+    def crossovers(back: int) -> set[str]:
+        day = TODAY - timedelta(days=back)
+        found = evaluate_alerts(sqlite_database, day, THRESHOLDS, "UTC", now=NOW, store=False)
+        return {a.key for a in found if a.kind == "crossover" and not a.repeat}
+
+    assert crossovers(12) == {f"{ARMS_PAUSE}|western"}  # the first time the group promotes it
+    assert crossovers(5) == set()
+    assert crossovers(2) == {f"{ARMS_PAUSE}|western"}  # quiet for 9 days before
+    assert crossovers(0) == set()  # promoted two days ago: not a new crossover
