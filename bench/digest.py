@@ -87,8 +87,8 @@ def create(path: Path, articles: int, days: int, today: date, seed: int = 7) -> 
         [(n + 1, f"outlet-{n + 1}", f"Outlet {n + 1}", group, now) for n, group in enumerate(GROUPS)],
     )
     connection.execute(
-        "INSERT INTO model_versions (version, status, created_at, promoted_at, taxonomy_hash, data_hash, metrics, notes)"
-        " VALUES (?, 'active', ?, ?, '', '', '{}', '')",
+        "INSERT INTO model_versions (version, status, created_at, promoted_at, taxonomy_hash, data_hash, metrics, "
+        "notes) VALUES (?, 'active', ?, ?, '', '', '{}', '')",
         (MODEL, now, now),
     )
     connection.commit()
