@@ -64,6 +64,8 @@ NARRATIVES = [
 STANCES = ("promotes", "refutes", "reports")
 MODEL = "bench-model"
 SPIKE = "discrediting-the-west/western-arms-pause-is-russian-victory"
+#: Narratives that rise in Russian state media on the measured day (each gives an alert and a chart).
+SPIKES = (SPIKE, "praise-of-russia/russian-military-might", "russia-is-the-victim/the-west-is-russophobic")
 TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -150,10 +152,10 @@ def _fill_day(
         done.append((article_id, MODEL, _stamp(published + timedelta(minutes=30))))
         flagged = rng.sample(NARRATIVES, rng.randrange(7))
         group = GROUPS[source - 1]
-        if spike and group == "russian-state" and rng.random() < 0.5 and SPIKE not in flagged:
-            flagged.append(SPIKE)
+        if spike and group == "russian-state":
+            flagged += [n for n in SPIKES if n not in flagged and rng.random() < 0.4]
         for narrative in flagged:
-            stance = "promotes" if spike and narrative == SPIKE else rng.choice(STANCES)
+            stance = "promotes" if spike and narrative in SPIKES else rng.choice(STANCES)
             labels.append((article_id, MODEL, narrative, round(rng.random(), 3), stance, '["An evidence sentence."]'))
     connection.executemany(
         "INSERT INTO articles (id, source_id, url, url_hash, title, text, lang, published_at, fetched_at, "
