@@ -566,7 +566,8 @@ def evaluate_alerts(
         history: dict[date, list[AlertRecord]] = {}
         for offset in range(REPEAT_LOOKBACK, -1, -1):
             when = day - timedelta(days=offset)
-            fraction = _fraction_elapsed(when, now, zone) if when == today else 1.0
+            # Volume is judged on the part of today elapsed; a future day has none.
+            fraction = _fraction_elapsed(when, now, zone) if when >= today else 1.0
             rules = _Rules(session, window, thresholds, fraction)
             found = rules.spikes(when) + rules.crossovers(when, with_first_appearance=when == day)
             if when == day:

@@ -390,6 +390,7 @@ def test_digest_command_out_and_send(tmp_path, capsys, monkeypatch, webhook_serv
     code, out = run("--date", TODAY.isoformat())
     assert code == 0 and out.startswith(f"NARRATIVE TRACKER DIGEST {TODAY}")
     assert run("--date", "tomorrow")[0] == 2
+    assert run("--date", (datetime.now(UTC).date() + timedelta(days=2)).isoformat())[0] == 2
 
 
 def test_send_without_channels_is_a_config_error(tmp_path, capsys, monkeypatch):

@@ -13,7 +13,7 @@ import click
 
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import echo_json, summary
-from narrative_tracker.errors import ConfigError, DeliveryError
+from narrative_tracker.errors import ConfigError, DeliveryError, UsageError
 
 GROUPS = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -22,9 +22,13 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _day(value: datetime | None, timezone: str) -> date:
+    """The --date given (not in the future), or today in the digest time zone."""
     from jobs.digest import today_in
 
-    return value.date() if value is not None else today_in(timezone)
+    today = today_in(timezone)
+    if value is not None and value.date() > today:
+        raise UsageError(f"--date {value.date()} is in the future (today is {today} in {timezone})")
+    return value.date() if value is not None else today
 
 
 def sparkline(values: list[int]) -> str:
