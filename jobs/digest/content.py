@@ -281,8 +281,11 @@ def _narrative_table(session: Session, day: date, names: dict[str, str]) -> list
             entry[4] += int(flagged)
         else:
             entry[5] += int(flagged)
-    for narrative_id in names:  # quiet narratives of the taxonomy are listed too, with zeros
-        stats[narrative_id]
+    # Compact: every coarse narrative of the taxonomy (quiet ones with zeros), and the
+    # sub-narratives flagged in the last 14 days.
+    for narrative_id in names:
+        if "/" not in narrative_id:
+            stats[narrative_id]  # the defaultdict creates the zero entry
     table = []
     for narrative_id in sorted(stats, key=lambda n: (coarse_of(n), n != coarse_of(n), n)):
         today, promotes, refutes, reports, last7, prev7 = stats[narrative_id]
