@@ -121,6 +121,9 @@ class Alert(Base):
     #: The reason in numbers, and the evidence article ids.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    #: When a digest first showed it (kept when the day's alerts are evaluated again): an alert of
+    #: yesterday that arose after yesterday's digest goes into today's.
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DigestDelivery(Base):
