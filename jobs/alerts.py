@@ -45,7 +45,7 @@ from jobs.config import AlertSettings
 from jobs.trends import active_model_version, coarse_of
 from storage.database import Database
 from storage.models import Classification, Feed, Source
-from storage.models.trends import Alert, ArticleDay, SourceDay, SourceNarrativeDay
+from storage.models.trends import Alert, ArticleDay, SourceDay, SourceNarrativeDay, TrendState
 
 KINDS = ("crossover", "spike", "new-outlet", "source-health")
 PUSHING_GROUP = "russian-state"
@@ -597,6 +597,9 @@ def sort_key(alert: AlertRecord) -> tuple[Any, ...]:
 
 
 def _store(session: Session, alerts: Iterable[AlertRecord], day: date) -> None:
+    """Replace the day's alerts, keeping when a digest first showed each of them."""
+    query = select(Alert.kind, Alert.key, Alert.reported_at).where(Alert.day == day)
+    shown = {(kind, key): at for kind, key, at in session.execute(query)}
     session.execute(delete(Alert).where(Alert.day == day))
     rows = [
         {
@@ -614,8 +617,48 @@ def _store(session: Session, alerts: Iterable[AlertRecord], day: date) -> None:
                 "evidence_article_ids": a.evidence_article_ids,
             },
             "created_at": datetime.now(UTC),
+            "reported_at": shown.get((a.kind, a.key[:300])),
         }
         for a in alerts
     ]
     if rows:
         session.execute(insert(Alert), rows)
+
+
+def _marker(day: date) -> str:
+    return f"digest-shown:{day.isoformat()}"
+
+
+def digest_shown(database: Database, day: date) -> datetime | None:
+    """When a digest for ``day`` was first produced, or None."""
+    with database.session() as session:
+        row = session.get(TrendState, _marker(day))
+        return row.updated_at if row is not None else None
+
+
+def unreported(database: Database, alerts: list[AlertRecord]) -> list[AlertRecord]:
+    """The reported (non-repeat) alerts that no digest has shown yet."""
+    if not alerts:
+        return []
+    with database.session() as session:
+        shown = {
+            (kind, key)
+            for kind, key in session.execute(
+                select(Alert.kind, Alert.key).where(Alert.day == alerts[0].day, Alert.reported_at.is_not(None))
+            )
+        }
+    return [a for a in alerts if not a.repeat and (a.kind, a.key[:300]) not in shown]
+
+
+def mark_reported(database: Database, day: date, alerts: list[AlertRecord], when: datetime | None = None) -> None:
+    """Record that a digest for ``day`` was produced and showed these alerts (the first time only)."""
+    moment = when or datetime.now(UTC)
+    with database.session() as session:
+        if session.get(TrendState, _marker(day)) is None:
+            session.add(TrendState(name=_marker(day), number=len(alerts), text="", updated_at=moment))
+        for alert in alerts:
+            row = session.scalar(
+                select(Alert).where(Alert.day == alert.day, Alert.kind == alert.kind, Alert.key == alert.key[:300])
+            )
+            if row is not None and row.reported_at is None:
+                row.reported_at = moment

@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
-from test_alerts import NOW, TODAY, build_history
-from test_trends_world import ARMS_PAUSE, World
+from test_alerts import HIDDEN, NOW, TODAY, build_history
+from test_trends_world import ARMS_PAUSE, World, day_total
 
 from jobs.base import JobContext
 from jobs.config import DigestSettings
-from jobs.digest import produce
+from jobs.digest import produce, record_shown
 from jobs.digest import run as digest_job
 from jobs.digest.delivery import build_message, deliver, write_files
 from jobs.digest.render import render_html, render_json, render_markdown, render_text, webhook_payload
@@ -399,3 +399,38 @@ def test_send_without_channels_is_a_config_error(tmp_path, capsys, monkeypatch):
         main(["digest", "--send", "--date", date(2025, 7, 1).isoformat()])
     assert exit_info.value.code == 2
     assert "no delivery channel configured" in capsys.readouterr().err
+
+
+def test_an_alert_of_yesterday_arising_after_its_digest_comes_in_todays(sqlite_database, settings, tmp_path):
+    database = sqlite_database
+    world = World(database)
+    world.source("rs", "russian-state")
+    yesterday = TODAY - timedelta(days=1)
+    with world.batch():
+        for back in range(30, 0, -1):
+            day_total(world, "rs", TODAY - timedelta(days=back), 0)
+        day_total(world, "rs", TODAY, 0)
+    channel = _digest_settings(folder={"path": tmp_path / "digests"})
+    morning = datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=7)
+    first = produce(database, settings, yesterday, now=morning)
+    assert first.alerts == [] and first.earlier == []
+    assert deliver(database, first, channel, None)[0].status == "sent"
+    record_shown(database, first, now=morning)
+
+    # In the evening, after that digest went out, a narrative never seen before bursts.
+    world.articles("rs", yesterday, 10, narratives={HIDDEN: "promotes"}, hour=20)
+    second = produce(database, settings, TODAY, now=NOW)
+    assert second.alerts == []
+    assert {(a.kind, a.key) for a in second.earlier} == {
+        ("spike", f"{HIDDEN}|russian-state"),
+        ("new-outlet", f"{HIDDEN}|rs"),
+    }
+    assert second.earlier_day == yesterday
+    assert f"Also on {yesterday}, after that day" in render_html(second)
+    assert f"ALSO ON {yesterday}" in render_text(second)
+    assert json.loads(render_json(second))["earlier_date"] == yesterday.isoformat()
+    assert deliver(database, second, channel, None)[0].status == "sent"
+    record_shown(database, second, now=NOW)
+
+    # Once shown, they are not shown again.
+    assert produce(database, settings, TODAY, now=NOW).earlier == []

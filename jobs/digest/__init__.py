@@ -7,7 +7,7 @@ channels (each at most once per date). The ``digest`` command calls the same ``p
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -33,19 +33,37 @@ def produce(
     charts: bool = True,
 ) -> Digest:
     """Update the trends, evaluate and store the day's alerts, and gather the digest (with its charts)."""
-    from jobs.alerts import evaluate_alerts
+    from jobs.alerts import AlertRecord, digest_shown, evaluate_alerts, unreported
     from jobs.digest.content import build_digest, narrative_names
     from jobs.trends import update_trends
 
     timezone = settings.digest.timezone
     update_trends(database, timezone, now=now)
     alerts = evaluate_alerts(database, day, settings.alerts, timezone, now=now)
-    digest = build_digest(database, day, alerts, timezone=timezone, names=narrative_names(settings), now=now)
+    earlier: list[AlertRecord] = []
+    previous = day - timedelta(days=1)
+    if digest_shown(database, previous) is not None:
+        # Yesterday's digest went out before yesterday ended: what arose after it comes now.
+        earlier = unreported(database, evaluate_alerts(database, previous, settings.alerts, timezone, now=now))
+    names = narrative_names(settings)
+    digest = build_digest(database, day, alerts, timezone=timezone, names=names, now=now, earlier=earlier)
+    digest.records = [a for a in alerts if not a.repeat] + earlier
     if charts and digest.series:
         from jobs.digest.charts import render_charts
 
         digest.charts = render_charts(digest.series)
     return digest
+
+
+def record_shown(database: Database, digest: Digest, *, now: datetime | None = None) -> None:
+    """Remember that this digest went out: its alerts, and that the date had a digest."""
+    from jobs.alerts import mark_reported
+
+    today = [record for record in digest.records if record.day == digest.day]
+    mark_reported(database, digest.day, today, when=now)
+    late = [record for record in digest.records if record.day != digest.day]
+    if late:
+        mark_reported(database, late[0].day, late, when=now)
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
@@ -56,9 +74,12 @@ def run(ctx: JobContext) -> dict[str, Any]:
     day = today_in(settings.digest.timezone)
     digest = produce(ctx.database, settings, day)
     results = deliver(ctx.database, digest, settings.digest, settings.smtp_password)
+    if any(r.status == "sent" for r in results):
+        record_shown(ctx.database, digest)
     stats: dict[str, Any] = {
         "date": day.isoformat(),
         "alerts": len(digest.alerts),
+        "earlier_alerts": len(digest.earlier),
         "channels": {r.channel: r.status for r in results},
     }
     if not configured_channels(settings.digest):

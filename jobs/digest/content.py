@@ -93,6 +93,11 @@ class Digest:
     narratives: list[NarrativeRow]
     notes: dict[str, Any]
     series: dict[str, Series]
+    #: Alerts of the day before that arose after that day's digest was delivered.
+    earlier: list[AlertView] = field(default_factory=list)
+    earlier_day: date | None = None
+    #: The alert records shown (today's and earlier), to record them as reported once delivered.
+    records: list[AlertRecord] = field(default_factory=list)
     #: chart name -> PNG bytes (filled by the renderer's chart step).
     charts: dict[str, bytes] = field(default_factory=dict)
 
@@ -102,6 +107,8 @@ class Digest:
             "timezone": self.timezone,
             "generated_at": self.generated_at.isoformat(),
             "alerts": [asdict(alert) for alert in self.alerts],
+            "earlier_date": self.earlier_day.isoformat() if self.earlier_day else None,
+            "earlier_alerts": [asdict(alert) for alert in self.earlier],
             "narratives": [asdict(row) for row in self.narratives],
             "notes": self.notes,
         }
@@ -135,15 +142,21 @@ def build_digest(
     timezone: str,
     names: dict[str, str],
     now: datetime | None = None,
+    earlier: list[AlertRecord] | None = None,
 ) -> Digest:
-    """Gather the digest for ``day`` from the reported alerts and the trend tables."""
+    """Gather the digest for ``day`` from the reported alerts and the trend tables.
+
+    ``earlier``: alerts of the day before that arose after that day's digest went out.
+    """
     reported = [alert for alert in alerts if not alert.repeat]
+    late = [alert for alert in earlier or [] if not alert.repeat]
     with database.session() as session:
         active = active_model_version(session)
-        articles = _evidence_articles(session, reported, active)
+        articles = _evidence_articles(session, reported + late, active)
         views = [_view(alert, articles, names) for alert in reported]
+        late_views = [_view(alert, articles, names) for alert in late]
         charted: list[str] = []
-        for view in views:  # a narrative's chart goes with its first alert
+        for view in views + late_views:  # a narrative's chart goes with its first alert
             if view.narrative_id and view.narrative_id not in charted and len(charted) < MAX_CHARTS:
                 charted.append(view.narrative_id)
                 view.chart = f"chart-{len(charted)}"
@@ -157,6 +170,8 @@ def build_digest(
         timezone=timezone,
         generated_at=now or datetime.now(UTC),
         alerts=views,
+        earlier=late_views,
+        earlier_day=day - timedelta(days=1) if late_views else None,
         narratives=table,
         notes=notes,
         series=series,

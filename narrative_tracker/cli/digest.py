@@ -173,7 +173,7 @@ def digest(app: AppContext, when: datetime | None, out: Path | None, send: bool)
 
     Without --out or --send, prints the plain-text version.
     """
-    from jobs.digest import produce
+    from jobs.digest import produce, record_shown
     from jobs.digest.delivery import configured_channels, deliver, write_files
     from jobs.digest.render import render_text
 
@@ -190,6 +190,8 @@ def digest(app: AppContext, when: datetime | None, out: Path | None, send: bool)
             click.echo(str(path))
     if send:
         results = deliver(app.database, result, settings.digest, settings.smtp_password)
+        if any(r.status == "sent" for r in results):
+            record_shown(app.database, result)
         for r in results:
             click.echo(f"{r.channel}: {r.status}" + (f" ({r.error})" if r.error else ""))
         failed = [r for r in results if r.status == "failed"]

@@ -93,7 +93,7 @@ class DailyTrend(Base):
 
 
 class TrendState(Base):
-    """Watermarks of the incremental trends job (one row per name)."""
+    """Watermarks of the incremental trends job, and when each date's digest was first delivered."""
 
     __tablename__ = "trend_state"
 
