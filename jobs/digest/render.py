@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from jobs.digest import safety
-from jobs.digest.content import Digest
+from jobs.digest.content import AlertView, Digest
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -112,7 +112,18 @@ def render_json(digest: Digest) -> str:
 def webhook_payload(digest: Digest) -> dict[str, Any]:
     """A Slack-compatible message: ``text`` in mrkdwn, plus the structured digest under ``digest``."""
     lines = [f"*Narrative Tracker digest {digest.day.isoformat()}*: {len(digest.alerts)} alerts"]
-    for alert in digest.alerts:
+    lines += _slack_alerts(digest.alerts)
+    if not digest.alerts:
+        lines.append("No alerts today.")
+    if digest.earlier and digest.earlier_day:
+        lines.append(f"*Also on {digest.earlier_day.isoformat()}, after that day's digest*")
+        lines += _slack_alerts(digest.earlier)
+    return {"text": "\n".join(lines), "digest": _safe_json(digest.as_json())}
+
+
+def _slack_alerts(alerts: list[AlertView]) -> list[str]:
+    lines = []
+    for alert in alerts:
         subject = alert.narrative_name or alert.narrative_id or alert.source or ""
         lines.append(f"• *{KIND_TITLES.get(alert.kind, alert.kind)}* {safety.slack_text(subject)}")
         lines.append(f"    {safety.slack_text(alert.reason)}")
@@ -120,7 +131,6 @@ def webhook_payload(digest: Digest) -> dict[str, Any]:
             url = safety.safe_url(article.url)
             title = safety.slack_text(article.title or "(untitled)").replace("|", "¦")
             link = f"<{safety.slack_text(url)}|{title}>" if url else title
-            lines.append(f"    – {link} ({safety.slack_text(article.outlet)}, {article.lang}, {article.stance})")
-    if not digest.alerts:
-        lines.append("No alerts today.")
-    return {"text": "\n".join(lines), "digest": _safe_json(digest.as_json())}
+            outlet, lang = safety.slack_text(article.outlet), safety.slack_text(article.lang)
+            lines.append(f"    – {link} ({outlet}, {lang}, {article.stance})")
+    return lines
