@@ -31,6 +31,7 @@ def produce(
     *,
     now: datetime | None = None,
     charts: bool = True,
+    stop: Any = None,
 ) -> Digest:
     """Update the trends, evaluate and store the day's alerts, and gather the digest (with its charts)."""
     from jobs.alerts import AlertRecord, digest_shown, evaluate_alerts, unreported
@@ -38,7 +39,7 @@ def produce(
     from jobs.trends import update_trends
 
     timezone = settings.digest.timezone
-    update_trends(database, timezone, now=now)
+    update_trends(database, timezone, now=now, stop=stop)
     alerts = evaluate_alerts(database, day, settings.alerts, timezone, now=now)
     earlier: list[AlertRecord] = []
     previous = day - timedelta(days=1)
@@ -72,7 +73,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
 
     settings = ctx.settings
     day = today_in(settings.digest.timezone)
-    digest = produce(ctx.database, settings, day)
+    digest = produce(ctx.database, settings, day, stop=ctx.stop)
     results = deliver(ctx.database, digest, settings.digest, settings.smtp_password)
     if any(r.status == "sent" for r in results):
         record_shown(ctx.database, digest)

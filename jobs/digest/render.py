@@ -130,7 +130,7 @@ def _slack_alerts(alerts: list[AlertView]) -> list[str]:
         for article in alert.articles:
             url = safety.safe_url(article.url)
             title = safety.slack_text(article.title or "(untitled)").replace("|", "¦")
-            link = f"<{safety.slack_text(url)}|{title}>" if url else title
+            link = f"<{safety.slack_text(url).replace('|', '%7C')}|{title}>" if url else title
             outlet, lang = safety.slack_text(article.outlet), safety.slack_text(article.lang)
             lines.append(f"    – {link} ({outlet}, {lang}, {article.stance})")
     return lines
