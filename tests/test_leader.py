@@ -186,3 +186,33 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_manual_run_while_the_service_runs_the_job_is_skipped(
+    tmp_path: Path, db_url: str, database: Database, processes: Processes
+) -> None:
+    config = write_config(tmp_path, db_url, "[jobs.crawl]\nevery = '1s'\n")
+    service = processes.harness(config)
+    home = Path(os.environ["NARRATIVE_TRACKER_HOME"])
+    wait_for(lambda: any(c[:2] == ("endless", "start") for c in read_calls(home)), 40, "the job to start")
+    manual = subprocess.run(
+        [sys.executable, "-m", "narrative_tracker", "--config", str(config), "jobs", "run", "crawl"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert manual.returncode == 1
+    assert f"another crawl run was in progress (run 1 by {socket_host()}:{service.pid}" in manual.stderr
+    code, _, logs = stop(service)
+    assert code == 0, logs
+    assert [(run.trigger, run.status) for run in history.list_runs(database)] == [
+        ("manual", "skipped"),
+        ("scheduled", "interrupted"),
+    ]
+
+
+def socket_host() -> str:
+    import socket
+
+    return socket.gethostname()
