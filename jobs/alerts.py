@@ -195,11 +195,12 @@ def _days(end: date, count: int) -> list[date]:
 
 
 class _Rules:
-    def __init__(self, session: Session, window: _Window, thresholds: AlertSettings, fraction_elapsed: float):
+    """The alert rules, evaluated for one day at a time over a loaded window."""
+
+    def __init__(self, session: Session, window: _Window, thresholds: AlertSettings):
         self.session = session
         self.w = window
         self.t = thresholds
-        self.fraction = fraction_elapsed
 
     # -- spike -----------------------------------------------------------------------------
     def spikes(self, day: date) -> list[AlertRecord]:
@@ -563,12 +564,12 @@ def evaluate_alerts(
     with database.session() as session:
         window = _load_window(session, start, day)
         active = active_model_version(session)
+        rules = _Rules(session, window, thresholds)
         history: dict[date, list[AlertRecord]] = {}
         for offset in range(REPEAT_LOOKBACK, -1, -1):
             when = day - timedelta(days=offset)
             # Volume is judged on the part of today elapsed; a future day has none.
             fraction = _fraction_elapsed(when, now, zone) if when >= today else 1.0
-            rules = _Rules(session, window, thresholds, fraction)
             found = rules.spikes(when) + rules.crossovers(when, with_first_appearance=when == day)
             if when == day:
                 found += rules.new_outlets(when)
@@ -577,7 +578,7 @@ def evaluate_alerts(
             history[when] = _drop_coarse_duplicates(found)
         alerts = _mark_repeats(history, day)
         if day >= today - timedelta(days=1):
-            feed_alerts = _Rules(session, window, thresholds, 1.0).failing_feeds(day)
+            feed_alerts = rules.failing_feeds(day)
             _stored_repeats(session, feed_alerts, day)
             alerts += feed_alerts
         _evidence(session, alerts, day, active, window)
