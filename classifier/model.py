@@ -1,0 +1,387 @@
+"""The narrative model: a scikit-learn Pipeline of text features and a multi-label classifier.
+
+``NarrativeClassifier`` is one-vs-rest logistic regression over the taxonomy ids (sub-narratives
+and coarse narratives both get a classifier where labels exist). A coarse narrative is flagged
+when its own classifier or any of its sub-narratives is, so the two levels never disagree. Each
+id has its own decision threshold, tuned on out-of-fold scores of grouped cross-validation
+inside ``fit``. A stance model (shared, blended with a per-narrative one where that narrative has
+enough stance labels) tells promotes / refutes / reports for each flagged narrative.
+
+Targets ``Y`` are ``(n_samples, n_labels)`` with 1 positive, 0 negative and -1 unknown (not
+used for that label). Stances are ``(n_samples, n_labels)`` strings, "" where unknown;
+a stance on an unknown cell (a stance cue sentence) trains the shared stance model only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from classifier.features import STANCE_FEATURES, make_features
+
+UNKNOWN = -1
+STANCES = ("promotes", "refutes", "reports")
+# A narrative gets its own stance model from this many stance labels with two stances present.
+MIN_NARRATIVE_STANCE_LABELS = 20
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def _balanced(y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Sample weights where positives and negatives weigh the same in total (mean weight 1)."""
+    out = weight.astype(np.float64).copy()
+    total = out.sum()
+    for value in (0, 1):
+        mask = y == value
+        if out[mask].sum() > 0:
+            out[mask] *= total / (2.0 * out[mask].sum())
+    return out * (len(out) / out.sum())
+
+
+class NarrativeClassifier(ClassifierMixin, BaseEstimator):
+    """One-vs-rest narratives with tuned thresholds, coarse levels derived, and stance.
+
+    Parameters
+    ----------
+    labels : list of str or None
+        The id of each column of ``Y`` (``narrative`` or ``narrative/sub``). None: "0", "1", ...
+    C : float
+        Inverse regularisation strength of each narrative's logistic regression.
+    stance_C : float
+        The same for the stance models.
+    threshold_folds : int
+        Grouped folds used to tune each narrative's threshold on out-of-fold scores (0: 0.5).
+    threshold_range : tuple of float
+        Thresholds are searched within this range.
+    min_positives : int
+        A label with fewer positives gets no classifier and is never flagged.
+    gate_subs : bool
+        A coarse narrative with its own classifier gates its sub-narratives (else: derived from them).
+    narrative_stance : bool
+        Blend a per-narrative stance model into the shared one where a narrative has enough stance labels.
+    stance_features : int
+        The last ``stance_features`` columns of X are for the stance models only (0: every column
+        serves both).
+    random_state : int or None
+        Seed for the solvers and the fold shuffling.
+    """
+
+    def __init__(
+        self,
+        labels: list[str] | None = None,
+        C: float = 4.0,
+        stance_C: float = 30.0,
+        threshold_folds: int = 3,
+        threshold_range: tuple[float, float] = (0.25, 0.9),
+        min_positives: int = 2,
+        gate_subs: bool = True,
+        narrative_stance: bool = True,
+        stance_features: int = 0,
+        random_state: int | None = 0,
+    ) -> None:
+        self.labels = labels
+        self.C = C
+        self.stance_C = stance_C
+        self.threshold_folds = threshold_folds
+        self.threshold_range = threshold_range
+        self.min_positives = min_positives
+        self.gate_subs = gate_subs
+        self.narrative_stance = narrative_stance
+        self.stance_features = stance_features
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        groups: Any = None,
+        stance: Any = None,
+        stance_weight: Any = None,
+    ) -> NarrativeClassifier:
+        """Fit every narrative's classifier, tune thresholds, fit the stance models.
+
+        ``sample_weight`` weighs records for the narrative classifiers, ``stance_weight`` (default:
+        the same) for the stance models; ``groups`` keeps related records in one fold when tuning.
+        """
+        X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        Y = np.asarray(y)
+        self._single_output = Y.ndim == 1
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} samples but y has {Y.shape[0]}")
+        Y = Y.astype(np.int64)
+        if not np.isin(Y, (UNKNOWN, 0, 1)).all():
+            raise ValueError("y must hold 1 (positive), 0 (negative) or -1 (unknown)")
+        labels = list(self.labels) if self.labels is not None else [str(i) for i in range(Y.shape[1])]
+        if len(labels) != Y.shape[1]:
+            raise ValueError(f"labels names {len(labels)} ids but y has {Y.shape[1]} columns")
+        weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        groups = np.arange(X.shape[0]) if groups is None else np.asarray(groups)
+        self.classes_ = np.array(labels)
+        self.n_features_in_ = X.shape[1]
+        if not 0 <= self.stance_features < X.shape[1]:
+            raise ValueError(f"stance_features={self.stance_features} leaves no column for the narratives")
+        narrative_X, stance_X = self._split(X)
+        self.coef_, self.intercept_, self.trained_ = self._fit_weights(narrative_X, Y, weight)
+        self.thresholds_ = self._tune_thresholds(narrative_X, Y, weight, groups)
+        stance_weight = weight if stance_weight is None else np.asarray(stance_weight, dtype=np.float64)
+        self._fit_stance(stance_X, Y, stance_weight, stance)
+        return self
+
+    def _split(self, X: Any) -> tuple[Any, Any]:
+        """(narrative columns, stance columns)."""
+        if not self.stance_features:
+            return X, X
+        cut = X.shape[1] - self.stance_features
+        return X[:, :cut], X[:, cut:]
+
+    def _fit_weights(self, X: Any, Y: np.ndarray, weight: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
+        n_labels = Y.shape[1]
+        # Solvers work on the features present in this data only (hashed spaces are mostly empty).
+        present = np.unique(X.indices)
+        width = X.shape[1]
+        X = X[:, present]
+        columns, intercepts, trained = [], np.zeros(n_labels), np.zeros(n_labels, dtype=bool)
+        for j in range(n_labels):
+            known = Y[:, j] != UNKNOWN
+            y = Y[known, j]
+            if y.sum() < max(1, self.min_positives) or (y == 0).sum() == 0:
+                columns.append(sp.csc_matrix((width, 1), dtype=np.float32))
+                continue
+            model = LogisticRegression(
+                C=self.C, solver="liblinear", dual=True, max_iter=500, random_state=self.random_state
+            )
+            with warnings.catch_warnings():
+                # Near-separable text data: an unconverged dual solution is still a good model.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(X[known], y, sample_weight=_balanced(y, weight[known]))
+            coef = model.coef_.ravel().astype(np.float32)
+            keep = np.abs(coef) >= 1e-6
+            columns.append(
+                sp.csc_matrix((coef[keep], (present[keep], np.zeros(keep.sum(), dtype=np.int64))), shape=(width, 1))
+            )
+            intercepts[j] = model.intercept_[0]
+            trained[j] = True
+        return sp.hstack(columns, format="csc"), intercepts, trained
+
+    def _tune_thresholds(self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        thresholds = np.full(Y.shape[1], 0.5)
+        folds = min(self.threshold_folds, len(np.unique(groups)))
+        if folds < 2:
+            return thresholds
+        oof = np.full(Y.shape, np.nan)
+        splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
+        for train, test in splitter.split(X, groups=groups):
+            coef, intercept, trained = self._fit_weights(X[train], Y[train], weight[train])
+            scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
+            oof[np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]
+        low, high = self.threshold_range
+        grid = np.round(np.arange(low, high + 1e-9, 0.025), 3)
+        for j in range(Y.shape[1]):
+            usable = (Y[:, j] != UNKNOWN) & ~np.isnan(oof[:, j])
+            y, s = Y[usable, j], oof[usable, j]
+            if y.sum() < 2:
+                continue
+            f1 = [_f1(y, s >= t) for t in grid]
+            # Among equally good thresholds take the middle one: the most stable choice.
+            best = np.flatnonzero(np.isclose(f1, max(f1)))
+            thresholds[j] = grid[best[len(best) // 2]]
+        return thresholds
+
+    def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
+        self.stance_classes_ = np.array([], dtype=object)
+        self.stance_coef_: sp.csc_matrix | None = None
+        self.stance_intercept_ = np.zeros(0)
+        self.narrative_stance_: dict[int, tuple[np.ndarray, sp.csc_matrix, np.ndarray]] = {}
+        self.stance_scale_ = np.ones(X.shape[1], dtype=np.float32)
+        if stance is None:
+            return
+        S = np.asarray(stance, dtype=object).reshape(Y.shape)
+        # A stance where the narrative is unknown (a stance cue sentence) teaches the shared model only.
+        rows, cols = np.nonzero((Y != 0) & np.isin(S, STANCES))
+        if len(rows) == 0:
+            return
+        # One training pair per (text, narrative) with a stance; a text counts once per stance.
+        pairs = sorted({(r, S[r, c]) for r, c in zip(rows, cols, strict=True)})
+        docs = np.array([r for r, _ in pairs])
+        values = np.array([s for _, s in pairs], dtype=object)
+        self.stance_scale_ = self._nb_scale(X[docs], values)
+        X = sp.csr_matrix(X.multiply(self.stance_scale_))
+        fitted = self._stance_model(X[docs], values, weight[docs])
+        if fitted is None:
+            self.stance_classes_ = np.unique(values)
+            return
+        self.stance_classes_, self.stance_coef_, self.stance_intercept_ = fitted
+        for j in range(Y.shape[1] if self.narrative_stance else 0):
+            mask = (cols == j) & (Y[rows, cols] == 1)
+            if mask.sum() < MIN_NARRATIVE_STANCE_LABELS:
+                continue
+            values_j = S[rows[mask], j]
+            counts = np.unique(values_j, return_counts=True)[1]
+            if len(counts) < 2 or counts.min() < 5:
+                continue
+            own = self._stance_model(X[rows[mask]], values_j, weight[rows[mask]])
+            if own is not None:
+                self.narrative_stance_[j] = own
+
+    def _stance_model(
+        self, X: Any, values: np.ndarray, weight: np.ndarray
+    ) -> tuple[np.ndarray, sp.csc_matrix, np.ndarray] | None:
+        classes = np.unique(values)
+        if len(classes) < 2:
+            return None
+        present = np.unique(X.indices)
+        model = LogisticRegression(
+            C=self.stance_C, class_weight="balanced", max_iter=2000, random_state=self.random_state
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X[:, present], values, sample_weight=weight)
+        coef = np.zeros((model.coef_.shape[0], X.shape[1]), dtype=np.float32)
+        coef[:, present] = model.coef_
+        if len(classes) == 2:  # binary: one row of weights for the second class
+            coef = np.vstack([-coef, coef]) / 2
+            intercept = np.array([-model.intercept_[0], model.intercept_[0]]) / 2
+        else:
+            intercept = model.intercept_
+        coef[np.abs(coef) < 1e-6] = 0.0
+        return model.classes_, sp.csc_matrix(coef.T), intercept
+
+    def _nb_scale(self, X: Any, values: np.ndarray) -> np.ndarray:
+        """Naive-Bayes log-count ratios per feature (the largest over the stances, one against the rest).
+
+        Scaling the stance features by them (as in NB-SVM, Wang and Manning 2012) lets words that
+        tell the stances apart weigh more than topic words; rare words get ratios near zero.
+        """
+        present = (X > 0).astype(np.float64).tocsr()
+        scale = np.zeros(X.shape[1])
+        for value in np.unique(values):
+            mine = values == value
+            p = np.asarray(present[mine].sum(axis=0)).ravel() + 1.0
+            q = np.asarray(present[~mine].sum(axis=0)).ravel() + 1.0
+            scale = np.maximum(scale, np.abs(np.log((p / p.sum()) / (q / q.sum()))))
+        return scale.astype(np.float32)
+
+    # ------------------------------------------------------------------ predicting
+    def raw_scores(self, X: Any) -> np.ndarray:
+        """Each classifier's own probability (0 where a label has no classifier)."""
+        check_is_fitted(self, "coef_")
+        X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, the model expects {self.n_features_in_}")
+        narrative_X = self._split(X)[0]
+        scores = _sigmoid(np.asarray((narrative_X @ self.coef_).todense(), dtype=np.float64) + self.intercept_)
+        scores[:, ~self.trained_] = 0.0
+        return scores
+
+    def decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Flags and scores with both levels consistent.
+
+        A coarse narrative with its own classifier decides for its family: its sub-narratives are
+        flagged only when it is (its classifier sees every sub-narrative's positives, so it is
+        the better judge of the family). A coarse narrative without one is flagged when any of
+        its sub-narratives is, and scores as its best flagged sub.
+        """
+        flags = (scores >= self.thresholds_) & self.trained_
+        scores = scores.copy()
+        for j, label in enumerate(self.classes_):
+            if "/" in label:
+                continue
+            subs = np.array([str(other).startswith(label + "/") for other in self.classes_])
+            if not subs.any():
+                continue
+            if self.trained_[j] and self.gate_subs:
+                flags[:, subs] &= flags[:, [j]]
+            else:
+                sub_flags = flags[:, subs]
+                flags[:, j] |= sub_flags.any(axis=1)
+                flagged_sub_scores = np.where(sub_flags, scores[:, subs], 0.0).max(axis=1)
+                scores[:, j] = np.maximum(scores[:, j], flagged_sub_scores)
+        return flags, scores
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Scores per label in [0, 1]; a coarse label scores at least as high as its flagged subs."""
+        return self.decide(self.raw_scores(X))[1]
+
+    def predict(self, X: Any) -> np.ndarray:
+        flags = self.decide(self.raw_scores(X))[0].astype(np.int64)
+        return flags.ravel() if getattr(self, "_single_output", False) else flags
+
+    def stance_proba(self, X: Any, label_index: int | None = None) -> np.ndarray:
+        """Stance probabilities ``(n, len(stance_classes_))``; a narrative's own model is blended in."""
+        check_is_fitted(self, "coef_")
+        n = X.shape[0]
+        X = sp.csr_matrix(self._split(X)[1].multiply(self.stance_scale_))
+        if self.stance_coef_ is None:
+            if len(self.stance_classes_) == 0:
+                return np.ones((n, 0))
+            return np.full((n, len(self.stance_classes_)), 1.0 / len(self.stance_classes_))
+        shared = _softmax(np.asarray((X @ self.stance_coef_).todense()) + self.stance_intercept_)
+        own = self.narrative_stance_.get(label_index) if label_index is not None else None
+        if own is None:
+            return shared
+        classes, coef, intercept = own
+        probs = _softmax(np.asarray((X @ coef).todense()) + intercept)
+        blended = shared.copy()
+        for k, name in enumerate(classes):
+            column = int(np.flatnonzero(self.stance_classes_ == name)[0])
+            blended[:, column] = (shared[:, column] + probs[:, k]) / 2
+        return blended / blended.sum(axis=1, keepdims=True)
+
+    def predict_stance(self, X: Any) -> np.ndarray:
+        """The most likely stance for every (sample, label): ``(n, n_labels)`` strings."""
+        X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+        n = X.shape[0]
+        out = np.full((n, len(self.classes_)), "promotes", dtype=object)
+        if len(self.stance_classes_) == 0:
+            return out
+        shared = self.stance_classes_[self.stance_proba(X).argmax(axis=1)]
+        out[:] = shared.reshape(-1, 1)
+        for j in self.narrative_stance_:
+            out[:, j] = self.stance_classes_[self.stance_proba(X, j).argmax(axis=1)]
+        return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum((y == 1) & pred))
+    fp = float(np.sum((y == 0) & pred))
+    fn = float(np.sum((y == 1) & ~pred))
+    return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
+
+
+def make_model(labels: list[str], *, word_min_df: int = 1, random_state: int | None = 0, **params: Any) -> Pipeline:
+    """The narrative Pipeline: text in, flags (``predict``) and scores (``predict_proba``) out.
+
+    Fit it with ``pipeline.fit(texts, Y, classifier__groups=..., classifier__stance=...,
+    classifier__sample_weight=...)``.
+    """
+    return Pipeline(
+        [
+            ("features", make_features(word_min_df=word_min_df)),
+            (
+                "classifier",
+                NarrativeClassifier(
+                    labels=labels, stance_features=STANCE_FEATURES, random_state=random_state, **params
+                ),
+            ),
+        ]
+    )

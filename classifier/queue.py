@@ -1,0 +1,89 @@
+"""The labelling queue: which stored articles an analyst should label next.
+
+Useful articles are the ones the model is least sure about: a narrative score close to that
+narrative's threshold. The queue then takes turns across (outlet, language) buckets so that
+one prolific outlet or language cannot fill it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+
+from classifier.dataset import compose_document
+from classifier.registry import LoadedModel
+from storage.database import Database
+from storage.models import Article, LabelledText, Source
+
+POOL = 2_000
+EXCERPT_CHARS = 600
+
+
+@dataclass
+class QueueItem:
+    article_id: int
+    title: str
+    source: str
+    group: str
+    lang: str
+    excerpt: str
+    narrative: str
+    score: float
+    threshold: float
+    stance: str
+    uncertainty: float
+
+
+def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int = POOL) -> list[QueueItem]:
+    with db.session() as session:
+        labelled = select(LabelledText.article_id).where(LabelledText.article_id.is_not(None))
+        rows = session.execute(
+            select(Article.id, Article.title, Article.text, Article.lang, Source.slug, Source.group)
+            .join(Source, Article.source_id == Source.id)
+            .where(Article.id.not_in(labelled))
+            .order_by(Article.id.desc())
+            .limit(pool)
+        ).all()
+    if not rows:
+        return []
+    pipeline = model.pipeline
+    classifier = pipeline.named_steps["classifier"]
+    features = pipeline[:-1].transform([compose_document(r.title, r.text) for r in rows])
+    scores = classifier.raw_scores(features)
+    thresholds = classifier.thresholds_
+    # 1 at the threshold, 0 at certainty (score 0 or 1); untrained narratives never asked about.
+    distance = np.abs(scores - thresholds) / np.where(scores >= thresholds, 1 - thresholds, thresholds)
+    uncertainty = np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
+    best = uncertainty.argmax(axis=1)
+    stances = classifier.predict_stance(features)
+    buckets: dict[tuple[str, str], list[QueueItem]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        j = int(best[i])
+        buckets[(row.slug, row.lang)].append(
+            QueueItem(
+                article_id=row.id,
+                title=row.title or "(no title)",
+                source=row.slug,
+                group=row.group,
+                lang=row.lang,
+                excerpt=" ".join((row.text or "").split())[:EXCERPT_CHARS],
+                narrative=str(classifier.classes_[j]),
+                score=float(scores[i, j]),
+                threshold=float(thresholds[j]),
+                stance=str(stances[i, j]),
+                uncertainty=float(uncertainty[i, j]),
+            )
+        )
+    for items in buckets.values():
+        items.sort(key=lambda item: -item.uncertainty)
+    # Take turns: the most uncertain article of each bucket, buckets in order of their best item.
+    queue: list[QueueItem] = []
+    while len(queue) < limit and any(buckets.values()):
+        for key in sorted((k for k in buckets if buckets[k]), key=lambda k: -buckets[k][0].uncertainty):
+            queue.append(buckets[key].pop(0))
+            if len(queue) == limit:
+                break
+    return queue

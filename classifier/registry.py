@@ -1,0 +1,276 @@
+"""The model registry: model files in ``<home>/models/<version>/`` and ModelVersion rows.
+
+Each version directory holds ``model.skops`` (the fitted Pipeline, saved with skops) and
+``metadata.json`` (created, taxonomy and training-data hashes, counts per narrative and
+language, library versions, cross-validated metrics, the file's SHA-256). Loading checks the
+hash, the library versions and the types the file asks for against ``TRUSTED_TYPES``: nothing
+outside that list is ever loaded, and pickle is never used.
+
+Statuses: ``candidate`` (trained, not serving), ``active`` (exactly one serves), ``retired``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from narrative_tracker.errors import ModelError, ModelNotFoundError
+from storage.database import Database
+from storage.models import ModelVersion, utc_now
+
+MODEL_FILE = "model.skops"
+METADATA_FILE = "metadata.json"
+# Everything a saved model may contain beyond what skops trusts by default (numpy, scipy arrays,
+# scikit-learn estimators): our own estimator and text preprocessors, and sparse weight matrices.
+TRUSTED_TYPES = [
+    "classifier.features.prepare_body",
+    "classifier.features.prepare_chars",
+    "classifier.features.prepare_words",
+    "classifier.model.NarrativeClassifier",
+    "scipy.sparse._csc.csc_matrix",
+    "scipy.sparse._csr.csr_matrix",
+]
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import scipy
+    import sklearn
+    import skops
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+    }
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def new_version_name() -> str:
+    return datetime.now(UTC).strftime("m%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    pipeline: Any
+    metadata: dict[str, Any]
+    _explainer: Any = field(default=None, repr=False)
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(label) for label in self.pipeline.named_steps["classifier"].classes_]
+
+    @property
+    def explainer(self) -> Any:
+        if self._explainer is None:
+            from classifier.inference import Explainer
+
+            self._explainer = Explainer(self.pipeline)
+        return self._explainer
+
+
+def save_model(models_dir: Path, version: str, pipeline: Any, metadata: dict[str, Any]) -> Path:
+    """Write a version directory atomically (a half-written version never appears)."""
+    import skops.io
+
+    target = models_dir / version
+    if target.exists():
+        raise ModelError(f"model version {version} exists already in {models_dir}")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = models_dir / f".{version}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        skops.io.dump(pipeline, staging / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        metadata = {
+            **metadata,
+            "version": version,
+            "libraries": library_versions(),
+            "model_sha256": sha256_file(staging / MODEL_FILE),
+        }
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:
+    folder = models_dir / version
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"model version {version!r} has no directory {folder}")
+    path = folder / METADATA_FILE
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"model {version}: {path} is missing; retrain with `narrative-tracker train`") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"model {version}: {path} cannot be read ({exc}); retrain with `narrative-tracker train`"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"model {version}: {path} is not a metadata object")
+    return metadata
+
+
+def load_model(models_dir: Path, version: str) -> LoadedModel:
+    """Load and check one version; ModelError says what is wrong and what to do."""
+    import skops.io
+
+    metadata = read_metadata(models_dir, version)
+    path = models_dir / version / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"model {version}: {path} is missing; retrain with `narrative-tracker train`")
+    made_with = metadata.get("libraries", {}).get("scikit-learn", "?")
+    installed = library_versions()["scikit-learn"]
+    if _minor(made_with) != _minor(installed):
+        raise ModelError(
+            f"model {version} was made with scikit-learn {made_with} but {installed} is installed: "
+            "retrain it with `narrative-tracker train --promote`"
+        )
+    if metadata.get("model_sha256") and sha256_file(path) != metadata["model_sha256"]:
+        raise ModelError(f"model {version}: {path} is corrupt (its checksum does not match {METADATA_FILE})")
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+        unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
+        if unexpected:
+            raise ModelError(
+                f"model {version}: {path} asks for types outside the trusted list: {', '.join(unexpected)}"
+            )
+        pipeline = skops.io.load(path, trusted=TRUSTED_TYPES)
+    except ModelError:
+        raise
+    except Exception as exc:  # skops raises many kinds on damaged or foreign files
+        raise ModelError(f"model {version}: {path} cannot be loaded ({type(exc).__name__}: {exc})") from None
+    if not hasattr(pipeline, "named_steps") or "classifier" not in pipeline.named_steps:
+        raise ModelError(f"model {version}: {path} does not hold a narrative Pipeline")
+    return LoadedModel(version=version, pipeline=pipeline, metadata=metadata)
+
+
+class ModelCache:
+    """Loaded models by (directory, version): versions never change once written, and a model
+    already loaded keeps serving even if its file is damaged later."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[Path, str], LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, models_dir: Path, version: str) -> LoadedModel:
+        key = (models_dir.resolve(), version)
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_model(models_dir, version)
+                for other in [k for k in self._models if k[0] == key[0] and k != key][:-2]:
+                    del self._models[other]  # keep a few recent versions only
+            return self._models[key]
+
+
+CACHE = ModelCache()
+
+
+# ---------------------------------------------------------------- database rows
+def register(db: Database, version: str, metadata: dict[str, Any]) -> None:
+    cv = metadata.get("cv") or {}
+    with db.session() as session:
+        session.add(
+            ModelVersion(
+                version=version,
+                status="candidate",
+                taxonomy_hash=metadata.get("taxonomy_hash", ""),
+                data_hash=metadata.get("data_hash", ""),
+                metrics={
+                    "cv": {k: cv.get(k) for k in ("micro_f1", "macro_f1", "coarse", "stance_accuracy")} if cv else None,
+                    "evaluation": metadata.get("evaluation"),
+                },
+                notes=metadata.get("notes", ""),
+            )
+        )
+
+
+def active_version(session: Session) -> str | None:
+    return session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active"))
+
+
+def get_version(session: Session, version: str) -> ModelVersion:
+    row = session.get(ModelVersion, version)
+    if row is None:
+        raise ModelNotFoundError(f"no model version {version!r}: see `narrative-tracker models list`")
+    return row
+
+
+def list_versions(db: Database) -> list[dict[str, Any]]:
+    with db.session() as session:
+        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc())).all()
+        return [
+            {
+                "version": row.version,
+                "status": row.status,
+                "created_at": row.created_at,
+                "promoted_at": row.promoted_at,
+                "taxonomy_hash": row.taxonomy_hash[:12],
+                "metrics": row.metrics,
+                "notes": row.notes,
+            }
+            for row in rows
+        ]
+
+
+def set_active(db: Database, version: str) -> str | None:
+    """Make ``version`` the active model in one transaction; returns the one it replaces."""
+    with db.session() as session:
+        row = get_version(session, version)
+        previous = session.scalars(select(ModelVersion).where(ModelVersion.status == "active")).all()
+        for old in previous:
+            if old.version != version:
+                old.status = "retired"
+        row.status = "active"
+        row.promoted_at = utc_now()
+        return next((old.version for old in previous if old.version != version), None)
+
+
+def rollback(db: Database) -> tuple[str, str]:
+    """Re-activate the model that served before the active one; returns (from, to)."""
+    with db.session() as session:
+        current = session.scalars(select(ModelVersion).where(ModelVersion.status == "active")).first()
+        if current is None:
+            raise ModelError("no active model to roll back from: see `narrative-tracker models list`")
+        earlier = session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.version != current.version, ModelVersion.promoted_at.is_not(None))
+            .order_by(ModelVersion.promoted_at.desc())
+        ).first()
+        if earlier is None:
+            raise ModelError(f"model {current.version} is the only one ever promoted: nothing to roll back to")
+        current.status = "retired"
+        current.promoted_at = None  # a rolled-back version is not a rollback target again
+        current.notes = (current.notes + " rolled back").strip()
+        earlier.status = "active"
+        earlier.promoted_at = utc_now()
+        return current.version, earlier.version

@@ -1,0 +1,33 @@
+"""Job: classify stored articles not yet classified by the active model.
+
+Trains the out-of-the-box model from the taxonomy examples first when no model exists. Honours
+``ctx.stop`` between batches (each batch is its own transaction, so stopping loses nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jobs.base import JobContext, JobInterrupted
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    from classifier.classify import classify_stored
+    from classifier.service import ensure_model
+    from classifier.taxonomy import load_taxonomy
+
+    model = ensure_model(ctx.settings, ctx.database, notify=log.info)
+    stats = classify_stored(
+        ctx.database,
+        model,
+        load_taxonomy(ctx.settings.taxonomy_file),
+        batch_size=ctx.settings.classifier.batch_size,
+        stop=ctx.stop,
+        progress=ctx.progress,
+    )
+    if stats["interrupted"]:
+        raise JobInterrupted(f"classify stopped after {stats['articles']} articles")
+    return stats
