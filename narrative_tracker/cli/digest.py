@@ -61,7 +61,8 @@ def trends(
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     timezone = app.settings.digest.timezone
-    update_trends(app.database, timezone)
+    stats = update_trends(app.database, timezone)
+    summary(f"Trends up to date: {stats['days_recomputed']} days recomputed, {stats['articles_added']} new articles.")
     end = _day(None, timezone)
     start = end - timedelta(days=days - 1)
     rows = read_trends(app.database, start, end, narrative_id=narrative_id, group=group)
