@@ -33,6 +33,7 @@ from storage.models.trends import DigestDelivery
 HOSTILE_TITLE = '<script>alert("t")</script><img src="https://evil.example/pixel.gif" onerror="alert(1)"> Pause'
 HOSTILE_EVIDENCE = (
     "Washington gave in <a href=\"javascript:alert('e')\" onclick=alert(2)>click</a> ONERROR=x JaVaScRiPt:y"
+    " xonerror=1 ajavascript:2 java\u200bscript:3"
 )
 HOSTILE_OUTLET = "<b onmouseover=alert(3)>Evil Wire</b> [x](javascript:alert(4))"
 ACTIVE_PATTERN = re.compile(r"<script|onerror=|javascript:", re.IGNORECASE)

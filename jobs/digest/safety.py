@@ -22,8 +22,9 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
-_SCHEME = re.compile(r"(?i)\b(java\s*script|vb\s*script|livescript)(\s*):")
-_HANDLER = re.compile(r"(?i)\b(on[a-z]+)(\s*)=")
+# No word boundary on purpose: "xjavascript:" or "xonerror=" still contain what a naive scan looks for.
+_SCHEME = re.compile(r"(?i)(java\s*script|vb\s*script|livescript)(\s*):")
+_HANDLER = re.compile(r"(?i)(on[a-z]+)(\s*)=")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SPACE = re.compile(r"\s+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~&^$=\"'])")
