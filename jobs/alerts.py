@@ -10,10 +10,12 @@ Rules (thresholds in ``[alerts]``, defaults in brackets; groups are source group
   baseline share. Testing the share rather than the count makes a busy news day no spike, and
   a day still in progress is judged on the articles it has so far.
 - **crossover** (narrative x group): Russian state media promoted the narrative in at least
-  ``crossover_push_min`` [3] articles over the last 7 days, and that day Western, Ukrainian or
-  independent Russian outlets promote it while they had not in the 7 days before (a group that
-  keeps promoting it is not a new crossover; its growth shows as a spike), or it appears (any
-  stance) in another group for the first time ever.
+  ``crossover_push_min`` [3] articles over the last 7 days, and that day either Western,
+  Ukrainian or independent Russian outlets promote it more than usual for the group (Poisson
+  ``P(X >= promoting) < crossover_p_value`` [0.05] with expected
+  ``n * (baseline promoting + 0.5) / (baseline total + 1)``: a first promoting article where there
+  were none passes, the odd misclassified article in a group that sometimes promotes it does
+  not), or it appears (any stance) in another group for the first time ever.
 - **new-outlet** (narrative x outlet): an outlet with at least ``min_history_days`` [7] days of
   history promotes the narrative for the first time ever.
 - **source-health** (outlet): its feeds fail (``feed_failures`` [3] consecutive failures, or
@@ -256,9 +258,11 @@ class _Rules:
             counts = self.w.narrative_group[(narrative, group, day)]
             if group == PUSHING_GROUP or counts[0] == 0:
                 continue
-            # Only a fresh crossover: the group had not promoted it in the week before.
-            fresh = group in CROSSOVER_GROUPS and not self._promoted_before(narrative, group, day)
-            promoting = counts[1] if fresh else 0
+            promoting, p = 0, None
+            if group in CROSSOVER_GROUPS and counts[1]:
+                p = self._promoting_tail(narrative, group, day, counts[1])
+                if p < self.t.crossover_p_value:
+                    promoting = counts[1]
             first = with_first_appearance and self._first_in_group(narrative, group, day)
             if not promoting and not first:
                 continue
@@ -267,7 +271,11 @@ class _Rules:
                 continue
             parts = [f"Russian state media promoted it in {pushed} articles over the last {PUSH_DAYS} days"]
             if promoting:
-                parts.append(f"on {day} {promoting} {group} articles promote it")
+                parts.append(
+                    f"on {day} {promoting} {group} articles promote it, unusual for the group "
+                    f"(Poisson P(X >= {promoting}) = {p:.1e} from its promoting share over the previous "
+                    f"{self.t.baseline_days} days)"
+                )
             if first:
                 parts.append(f"it appears in {group} outlets for the first time ({counts[0]} articles)")
             numbers = {
@@ -277,6 +285,7 @@ class _Rules:
                 "reports": counts[3],
                 "flagged": counts[0],
                 "first_in_group": first,
+                "promoting_p_value": p,
             }
             found.append(
                 AlertRecord(
@@ -292,9 +301,13 @@ class _Rules:
             )
         return found
 
-    def _promoted_before(self, narrative: str, group: str, day: date) -> bool:
-        window = [day - timedelta(days=n) for n in range(1, PUSH_DAYS + 1)]
-        return any(self.w.narrative_group.get((narrative, group, d), (0, 0))[1] for d in window)
+    def _promoting_tail(self, narrative: str, group: str, day: date, promoting: int) -> float:
+        """P(X >= promoting) under the group's promoting share over the baseline (0.5 prior, as for spikes)."""
+        baseline = _days(day, self.t.baseline_days)
+        base_x = sum(self.w.narrative_group.get((narrative, group, d), (0, 0))[1] for d in baseline)
+        base_n = sum(self.w.group_total.get((group, d), 0) for d in baseline)
+        expected = self.w.group_total.get((group, day), 0) * (base_x + 0.5) / (base_n + 1)
+        return poisson_upper_tail(promoting, expected)
 
     def _first_in_group(self, narrative: str, group: str, day: date) -> bool:
         if any(self.w.narrative_group.get((narrative, group, d), (0,))[0] for d in self.w.days_before(day)):

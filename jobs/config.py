@@ -162,6 +162,10 @@ class AlertSettings(Section):
     #: Crossover: Russian state media count as pushing a narrative with this many promoting
     #: articles over the last 7 days.
     crossover_push_min: int = Field(default=3, ge=1)
+    #: ... and Western, Ukrainian or independent Russian promoting articles count as a crossover when
+    #: unusual for that group: Poisson P(X >= promoting) below this, given the group's promoting share
+    #: over the baseline (a first promoting article where there were none passes).
+    crossover_p_value: float = Field(default=0.05, gt=0, lt=1)
     #: New outlet / source health: an outlet needs this many days of history to be judged.
     min_history_days: int = Field(default=7, ge=1)
     #: Source health: an outlet publishing at least this many articles a day on average ...

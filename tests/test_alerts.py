@@ -207,26 +207,28 @@ def test_alerts_command_json(tmp_path, capsys, monkeypatch):
     assert exit_info.value.code == 2
 
 
-def test_a_crossover_is_reported_when_fresh_not_while_the_group_keeps_promoting(sqlite_database):
+def test_a_crossover_is_a_first_or_unusual_promotion_not_the_odd_repeat(sqlite_database):
     world = World(sqlite_database)
     world.source("rs", "russian-state")
     world.source("w", "western")
+    promoting = {12: 1, 5: 1, 0: 3}  # days back -> Western articles promoting it
     with world.batch():
         for back in range(20, -1, -1):
             day = TODAY - timedelta(days=back)
             world.articles("rs", day, 3, narratives={ARMS_PAUSE: "promotes"})
             day_total(world, "rs", day, 3)
-            promoting = 1 if back in (12, 2, 0) else 0
-            world.articles("w", day, promoting, narratives={ARMS_PAUSE: "promotes"})
-            day_total(world, "w", day, promoting)
+            world.articles("w", day, promoting.get(back, 0), narratives={ARMS_PAUSE: "promotes"})
+            day_total(world, "w", day, promoting.get(back, 0), 10)
     update_trends(sqlite_database, "UTC", now=NOW)
 
-    def crossovers(back: int) -> set[str]:
+    def crossovers(back: int) -> dict[str, float | None]:
         day = TODAY - timedelta(days=back)
         found = evaluate_alerts(sqlite_database, day, THRESHOLDS, "UTC", now=NOW, store=False)
-        return {a.key for a in found if a.kind == "crossover" and not a.repeat}
+        return {a.key: a.numbers["promoting_p_value"] for a in found if a.kind == "crossover" and not a.repeat}
 
-    assert crossovers(12) == {f"{ARMS_PAUSE}|western"}  # the first time the group promotes it
-    assert crossovers(5) == set()
-    assert crossovers(2) == {f"{ARMS_PAUSE}|western"}  # quiet for 9 days before
-    assert crossovers(0) == set()  # promoted two days ago: not a new crossover
+    first = crossovers(12)  # the first time the group promotes it
+    assert list(first) == [f"{ARMS_PAUSE}|western"]
+    assert crossovers(8) == {}
+    assert crossovers(5) == {}  # one more article, 1 in 70 before: not unusual (P about 0.09)
+    burst = crossovers(0)  # three of ten: unusual
+    assert list(burst) == [f"{ARMS_PAUSE}|western"] and burst[f"{ARMS_PAUSE}|western"] < 0.001
