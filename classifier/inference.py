@@ -20,7 +20,7 @@ from classifier.taxonomy import Taxonomy
 MAX_EVIDENCE = 3
 MAX_TERMS = 5
 MAX_SENTENCE_CHARS = 400
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”’)]*\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"»”’)])\s+|\n+")
 
 
 def split_sentences(text: str) -> list[str]:

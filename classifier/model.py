@@ -32,6 +32,8 @@ UNKNOWN = -1
 STANCES = ("promotes", "refutes", "reports")
 # A narrative gets its own stance model from this many stance labels with two stances present.
 MIN_NARRATIVE_STANCE_LABELS = 20
+# A narrative's own stance model weighs n / (n + this) against the shared one (n: its stance labels).
+NARRATIVE_STANCE_PRIOR = 100
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -64,6 +66,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         Grouped folds used to tune each narrative's threshold on out-of-fold scores (0: 0.5).
     threshold_range : tuple of float
         Thresholds are searched within this range.
+    threshold_shrinkage : int
+        A label with fewer positive groups than this has its tuned threshold pulled towards 0.5
+        in proportion (few positives make a tuned threshold unreliable).
     min_positives : int
         A label with fewer positives gets no classifier and is never flagged.
     gate_subs : bool
@@ -71,7 +76,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     narrative_stance : bool
         Blend a per-narrative stance model into the shared one where a narrative has enough stance labels.
     stance_features : int
-        The last ``stance_features`` columns of X are for the stance models only (0: every column
+        The last ``stance_features`` columns of X serve the stance models only (0: every column
         serves both).
     random_state : int or None
         Seed for the solvers and the fold shuffling.
@@ -83,7 +88,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         C: float = 4.0,
         stance_C: float = 30.0,
         threshold_folds: int = 3,
-        threshold_range: tuple[float, float] = (0.25, 0.9),
+        threshold_range: tuple[float, float] = (0.1, 0.9),
+        threshold_shrinkage: int = 20,
         min_positives: int = 2,
         gate_subs: bool = True,
         narrative_stance: bool = True,
@@ -95,6 +101,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.stance_C = stance_C
         self.threshold_folds = threshold_folds
         self.threshold_range = threshold_range
+        self.threshold_shrinkage = threshold_shrinkage
         self.min_positives = min_positives
         self.gate_subs = gate_subs
         self.narrative_stance = narrative_stance
@@ -142,11 +149,11 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _split(self, X: Any) -> tuple[Any, Any]:
-        """(narrative columns, stance columns)."""
+        """(narrative columns, stance columns): the stance block is for the stance models only,
+        which also read every other column (the Naive-Bayes scaling mutes what both sides share)."""
         if not self.stance_features:
             return X, X
-        cut = X.shape[1] - self.stance_features
-        return X[:, :cut], X[:, cut:]
+        return X[:, : X.shape[1] - self.stance_features], X
 
     def _fit_weights(self, X: Any, Y: np.ndarray, weight: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
         n_labels = Y.shape[1]
@@ -198,7 +205,10 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             f1 = [_f1(y, s >= t) for t in grid]
             # Among equally good thresholds take the middle one: the most stable choice.
             best = np.flatnonzero(np.isclose(f1, max(f1)))
-            thresholds[j] = grid[best[len(best) // 2]]
+            # Trust grows with the number of distinct positive groups (translations of one example count once).
+            positive_groups = len(np.unique(groups[usable][y == 1]))
+            trust = min(1.0, positive_groups / self.threshold_shrinkage) if self.threshold_shrinkage else 1.0
+            thresholds[j] = trust * grid[best[len(best) // 2]] + (1 - trust) * 0.5
         return thresholds
 
     def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
@@ -206,6 +216,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.stance_coef_: sp.csc_matrix | None = None
         self.stance_intercept_ = np.zeros(0)
         self.narrative_stance_: dict[int, tuple[np.ndarray, sp.csc_matrix, np.ndarray]] = {}
+        self.narrative_stance_share_: dict[int, float] = {}
         self.stance_scale_ = np.ones(X.shape[1], dtype=np.float32)
         if stance is None:
             return
@@ -236,6 +247,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             own = self._stance_model(X[rows[mask]], values_j, weight[rows[mask]])
             if own is not None:
                 self.narrative_stance_[j] = own
+                self.narrative_stance_share_[j] = mask.sum() / (mask.sum() + NARRATIVE_STANCE_PRIOR)
 
     def _stance_model(
         self, X: Any, values: np.ndarray, weight: np.ndarray
@@ -335,10 +347,11 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             return shared
         classes, coef, intercept = own
         probs = _softmax(np.asarray((X @ coef).todense()) + intercept)
-        blended = shared.copy()
+        share = self.narrative_stance_share_.get(label_index, 0.5)
+        blended = shared * (1 - share)
         for k, name in enumerate(classes):
             column = int(np.flatnonzero(self.stance_classes_ == name)[0])
-            blended[:, column] = (shared[:, column] + probs[:, k]) / 2
+            blended[:, column] += share * probs[:, k]
         return blended / blended.sum(axis=1, keepdims=True)
 
     def predict_stance(self, X: Any) -> np.ndarray:
