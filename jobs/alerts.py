@@ -126,7 +126,7 @@ class _Window:
     day: date
     # (narrative, group, day) -> [flagged, promotes, refutes, reports]
     narrative_group: dict[tuple[str, str, date], list[int]]
-    # (narrative, source id, day) -> [flagged, promotes, refutes, reports]
+    # (narrative, source id, day) -> [flagged, promotes, refutes, reports], where the outlet promoted it
     narrative_source: dict[tuple[str, int, date], list[int]]
     # (narrative, group) on the alert day -> language -> flagged
     languages: dict[tuple[str, str], dict[str, int]]
@@ -149,25 +149,35 @@ def _load_window(session: Session, start: date, day: date) -> _Window:
     narrative_group: dict[tuple[str, str, date], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     narrative_source: dict[tuple[str, int, date], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     languages: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    table = SourceNarrativeDay.__table__.c
-    query = select(
-        table.day,
-        table.source_id,
-        table.narrative_id,
-        table.lang,
-        table.flagged,
-        table.promotes,
-        table.refutes,
-        table.reports,
-    ).where(table.day >= start, table.day <= day)
-    # Plain tuples, not ORM objects: tens of thousands of rows are read for every alert day.
-    for when, source_id, narrative_id, lang, *counts in session.execute(query):
-        group = group_of.get(source_id, "other")
-        for target in (narrative_group[(narrative_id, group, when)], narrative_source[(narrative_id, source_id, when)]):
-            for index, value in enumerate(counts):
-                target[index] += value
-        if when == day:
-            languages[(narrative_id, group)][lang] += counts[0]
+    # Summed in the database (per group; per outlet only where it promoted): a month of per-outlet
+    # rows is tens of thousands at a million articles, the sums a few thousand.
+    snd, src = SourceNarrativeDay.__table__.c, Source.__table__.c
+    joined = SourceNarrativeDay.__table__.join(Source.__table__, src.id == snd.source_id)
+    sums = (func.sum(snd.flagged), func.sum(snd.promotes), func.sum(snd.refutes), func.sum(snd.reports))
+    in_window = (snd.day >= start) & (snd.day <= day)
+    per_group = (
+        select(snd.day, snd.narrative_id, src.group, *sums)
+        .select_from(joined)
+        .where(in_window)
+        .group_by(snd.day, snd.narrative_id, src.group)
+    )
+    for when, narrative_id, group, *counts in session.execute(per_group):
+        narrative_group[(narrative_id, group, when)] = [int(c) for c in counts]
+    per_source = (
+        select(snd.day, snd.narrative_id, snd.source_id, *sums)
+        .where(in_window, snd.promotes > 0)
+        .group_by(snd.day, snd.narrative_id, snd.source_id)
+    )
+    for when, narrative_id, source_id, *counts in session.execute(per_source):
+        narrative_source[(narrative_id, source_id, when)] = [int(c) for c in counts]
+    per_language = (
+        select(snd.narrative_id, src.group, snd.lang, func.sum(snd.flagged))
+        .select_from(joined)
+        .where(snd.day == day)
+        .group_by(snd.narrative_id, src.group, snd.lang)
+    )
+    for narrative_id, group, lang, flagged in session.execute(per_language):
+        languages[(narrative_id, group)][lang] = int(flagged)
     group_total: dict[tuple[str, date], int] = defaultdict(int)
     source_total: dict[tuple[int, date], int] = defaultdict(int)
     totals = select(SourceDay.source_id, SourceDay.day, SourceDay.total).where(
@@ -526,31 +536,38 @@ def _stored_repeats(session: Session, alerts: list[AlertRecord], day: date) -> N
 
 def _evidence(session: Session, alerts: list[AlertRecord], day: date, active: str, window: _Window) -> None:
     """Attach the best-scoring articles behind each narrative alert (promoting ones first for crossovers)."""
-    slug_to_id = {source.slug: source_id for source_id, source in window.sources.items()}
-    for alert in alerts:
-        if not alert.narrative_id or not active:
-            continue
-        if alert.source:
-            members = [slug_to_id[alert.source]]
-        else:
-            members = [source_id for source_id, source in window.sources.items() if source.group == alert.group]
-        narrative = alert.narrative_id
-        query = (
-            select(Classification.article_id, Classification.score, Classification.stance)
-            .join(ArticleDay, ArticleDay.article_id == Classification.article_id)
-            .where(
-                ArticleDay.day == day,
-                ArticleDay.counted.is_(True),
-                ArticleDay.source_id.in_(members),
-                Classification.model_version == active,
-                or_(Classification.narrative_id == narrative, Classification.narrative_id.like(f"{narrative}/%")),
-            )
+    wanted = [alert for alert in alerts if alert.narrative_id]
+    if not wanted or not active:
+        return
+    # One read of the day's classifications, shared by every alert (a day is a few thousand rows).
+    rows = session.execute(
+        select(
+            Classification.article_id,
+            ArticleDay.source_id,
+            Classification.narrative_id,
+            Classification.score,
+            Classification.stance,
         )
-        rows = session.execute(query).all()
+        .join(ArticleDay, ArticleDay.article_id == Classification.article_id)
+        .where(ArticleDay.day == day, ArticleDay.counted.is_(True), Classification.model_version == active)
+    ).all()
+    slug_to_id = {source.slug: source_id for source_id, source in window.sources.items()}
+    for alert in wanted:
+        narrative = alert.narrative_id or ""
+        if alert.source:
+            members = {slug_to_id[alert.source]}
+        else:
+            members = {source_id for source_id, source in window.sources.items() if source.group == alert.group}
+        mine = [
+            row
+            for row in rows
+            if row.source_id in members
+            and (row.narrative_id == narrative or row.narrative_id.startswith(narrative + "/"))
+        ]
         wants_promotes = alert.kind in ("crossover", "new-outlet")
-        rows.sort(key=lambda r: (wants_promotes and r.stance != "promotes", -r.score, r.article_id))
+        mine.sort(key=lambda r: (wants_promotes and r.stance != "promotes", -r.score, r.article_id))
         ids: list[int] = []
-        for row in rows:
+        for row in mine:
             if row.article_id not in ids:
                 ids.append(row.article_id)
             if len(ids) >= EVIDENCE_LIMIT:
