@@ -72,6 +72,10 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
             settings = load_settings(paths.config)
             database = open_database(settings.database_url)
             try:
+                labels = pipeline.import_analyst_labels(settings, database, paths)
+                summary(
+                    f"Imported {labels} analyst labels for the first training ({paths.data / 'analyst-labels.jsonl'})"
+                )
                 reports = pipeline.run_jobs(settings, database, stop, on_step=_show_step)
                 day = pipeline.today_utc()
                 files = pipeline.digest_files(paths.out, day)

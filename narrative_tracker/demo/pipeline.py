@@ -141,6 +141,32 @@ def child_environment(home: Path) -> dict[str, str]:
     return env
 
 
+LABELS_FILE = Path(__file__).resolve().parent / "data" / "analyst_labels.toml"
+LABELS_DATASET = "demo-analyst-labels"
+
+
+def import_analyst_labels(settings: Settings, database: Database, paths: DemoPaths) -> int:
+    """Import the demo's analyst labels as ``narrative-tracker labels import`` does; returns the count.
+
+    They are written to ``<data>/analyst-labels.jsonl`` first, the format analysts import, so
+    that the file the model learnt from is there to read. None of their texts is a demo article.
+    """
+    import json
+    import tomllib
+
+    from classifier.labels import import_records
+    from classifier.records import read_records
+    from classifier.taxonomy import load_taxonomy
+
+    with LABELS_FILE.open("rb") as handle:
+        records = tomllib.load(handle)["record"]
+    target = paths.data / "analyst-labels.jsonl"
+    target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    parsed = read_records(target, load_taxonomy(settings.taxonomy_file))
+    counts = import_records(database, parsed, dataset=LABELS_DATASET, labeller="narrative-tracker demo")
+    return int(counts["records"])
+
+
 def run_jobs(
     settings: Settings,
     database: Database,

@@ -23,14 +23,36 @@ LANGUAGES = ("en", "fr", "ru")
 
 @dataclass(frozen=True)
 class Story:
-    """The sentence pools of one kind of article in one language."""
+    """The sentences of one kind of article in one language, each known by its index in ``sentences``."""
 
     id: str
     section: str
+    #: One title per lede, in the same order (extra ledes take any title).
     titles: tuple[str, ...]
-    lede: tuple[str, ...]
-    body: tuple[str, ...]
-    close: tuple[str, ...]
+    sentences: tuple[str, ...]
+    ledes: tuple[int, ...]
+    body: tuple[int, ...]
+    close: tuple[int, ...]
+    #: Every article ends on a closing sentence (a debunk ends on its verdict).
+    always_close: bool = False
+
+
+def _story(story_id: str, table: dict[str, Any]) -> Story:
+    sentences: dict[str, int] = {}
+
+    def index(items: list[str]) -> tuple[int, ...]:
+        return tuple(sentences.setdefault(item, len(sentences)) for item in items)
+
+    return Story(
+        id=story_id,
+        section=table["section"],
+        titles=tuple(table["titles"]),
+        ledes=index(table["lede"]),
+        body=index(table["body"]),
+        close=index(table["close"]),
+        sentences=tuple(sentences),
+        always_close=bool(table.get("always_close", False)),
+    )
 
 
 @dataclass(frozen=True)
@@ -68,15 +90,8 @@ def load_pools(lang: str) -> Pools:
             plain[name] = tuple(value)
     stories = {}
     for story_id, table in raw["story"].items():
-        story = Story(
-            id=story_id,
-            section=table["section"],
-            titles=tuple(table["titles"]),
-            lede=tuple(table["lede"]),
-            body=tuple(table["body"]),
-            close=tuple(table["close"]),
-        )
-        for sentence in (*story.titles, *story.lede, *story.body, *story.close):
+        story = _story(story_id, table)
+        for sentence in (*story.titles, *story.sentences):
             for _, field, _, _ in string.Formatter().parse(sentence):
                 if field and field.removesuffix("2") not in {*plain, *_GENERATED, "score"}:
                     raise ValueError(f"{path}: story {story_id!r} uses unknown slot {{{field}}}")
@@ -132,43 +147,36 @@ class Writer:
                 best = (overlap, drawn)
         assert best is not None
         earlier.append(frozenset(best[1]))
-        sentences = _sentences(story)
-        return _assemble(story, [sentences[i] for i in best[1]], load_pools(lang), country, rng)
-
-
-def _sentences(story: Story) -> tuple[str, ...]:
-    """Ledes, body and closing sentences in one sequence; a sentence is known by its index here."""
-    return (*story.lede, *story.body, *story.close)
+        return _assemble(story, best[1], load_pools(lang), country, rng)
 
 
 @cache
 def _weights(lang: str, story_id: str) -> tuple[int, ...]:
     """Words per sentence: sharing a long lede weighs more than sharing a short closing line."""
-    return tuple(len(s.split()) for s in _sentences(load_pools(lang).stories[story_id]))
+    return tuple(len(s.split()) for s in load_pools(lang).stories[story_id].sentences)
 
 
 def _draw(story: Story, rng: random.Random) -> list[int]:
-    """Indexes of a lede, three to five body sentences and, often, a closing sentence."""
-    ledes, body = len(story.lede), len(story.body)
-    count = min(body // 2 + 1, rng.randint(3, 5))
-    drawn = [rng.randrange(ledes), *(ledes + i for i in rng.sample(range(body), count))]
-    if rng.random() < 0.6:
-        drawn.append(ledes + body + rng.randrange(len(story.close)))
+    """Indexes of a lede, three to five body sentences and, often or always, a closing sentence."""
+    count = min(len(story.body) // 2 + 1, rng.randint(3, 5))
+    drawn = [rng.choice(story.ledes), *rng.sample(story.body, count)]
+    if story.close and (story.always_close or rng.random() < 0.6):
+        drawn.append(rng.choice(story.close))
     return drawn
 
 
-def _assemble(story: Story, sentences: list[str], pools: Pools, country: str, rng: random.Random) -> Text:
+def _assemble(story: Story, drawn: list[int], pools: Pools, country: str, rng: random.Random) -> Text:
     values = _fill(pools, country, rng)
-    lede, *body = sentences
+    lede, *body = (story.sentences[i] for i in drawn)
     # One or two sentences per paragraph, as news copy is usually cut.
     paragraphs = [lede]
     while body:
         take = min(len(body), rng.choice((1, 2, 2)))
         paragraphs.append(" ".join(body[:take]))
         body = body[take:]
-    # A title written for the chosen lede where there is one (pools list them in the same order).
-    lede_index = story.lede.index(lede)
-    title = story.titles[lede_index] if lede_index < len(story.titles) else rng.choice(story.titles)
+    # The title written for the chosen lede, where there is one.
+    lede_number = story.ledes.index(drawn[0])
+    title = story.titles[lede_number] if lede_number < len(story.titles) else rng.choice(story.titles)
     return Text(
         title=_capitalized(title.format_map(values)),
         section=story.section,
