@@ -90,6 +90,9 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     stats = tracker.summary()
     stats["peak_memory_mb"] = _peak_memory_mb()
     stats["peak_worker_memory_mb"] = tracker.worker_peak_memory_mb
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    stats["cpu_seconds"] = round(own.ru_utime + own.ru_stime, 2)
+    stats["worker_cpu_seconds"] = round(workers.ru_utime + workers.ru_stime, 2)
     stats["duplicate_index_size"] = len(index)
     emit({"event": "summary", "stats": stats})
     database.dispose()

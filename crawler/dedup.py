@@ -25,18 +25,18 @@ NUM_PERM = 128
 #: Banding of the LSH index: 32 bands of 4 rows. A pair at Jaccard 0.5 shares a band with
 #: probability 0.87, at 0.6 0.99, at 0.3 0.23 and at 0.1 0.003; candidates are then checked.
 BANDS, ROWS = 32, 4
-SHINGLE = 3
+SHINGLE = 3  # words per shingle (the mixing in _shingle_hashes assumes 3)
 #: Texts with fewer words get no signature: too short to call a copy by resemblance.
 MIN_WORDS = 30
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Universal hashing h -> (a*h + b) mod p, with a < 2**31 and h, b < 2**32 so that a*h + b fits
-# in 64 bits; p is the smallest prime above 2**32. Fixed seed: signatures are stored and must
-# stay comparable across crawls and releases.
-_PRIME = np.uint64(4_294_967_311)
+# Multiply-add-shift hashing of the 32-bit shingle hashes, h(x) = ((a*x + b) mod 2**64) >> 32 with
+# random 64-bit a (odd) and b: a 2-independent family, one multiplication per value. Fixed seed:
+# signatures are stored and must stay comparable across crawls and releases.
 _RNG = np.random.RandomState(20_261_125)
-_A = _RNG.randint(1, 2**31 - 1, size=NUM_PERM, dtype=np.uint64)
-_B = _RNG.randint(0, 2**32 - 1, size=NUM_PERM, dtype=np.uint64)
+_A = _RNG.randint(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _RNG.randint(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64)
 _MASK = np.uint64(0xFFFFFFFF)
+_MIX = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)]
 
 
 def words(text: str) -> list[str]:
@@ -48,19 +48,49 @@ def content_hash(text: str) -> str:
     return hashlib.sha1(" ".join(words(text)).encode("utf-8")).hexdigest()  # noqa: S324 - identity, not security
 
 
-def _shingle_hashes(tokens: list[str]) -> np.ndarray:
-    shingles = {" ".join(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
-    digests = b"".join(hashlib.blake2b(s.encode("utf-8"), digest_size=4).digest() for s in shingles)
-    return np.frombuffer(digests, dtype="<u4").astype(np.uint64)
+def _word_byte_table() -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    for char in b"0123456789abcdefghijklmnopqrstuvwxyz_":
+        table[char] = True
+    table[0x80:] = True  # bytes of non-ASCII characters: Cyrillic and accented letters are words
+    return table
+
+
+_WORD_BYTES = _word_byte_table()
+# Polynomial hashing of words over their UTF-8 bytes, modulo 2**64 (numpy wraps): with an odd
+# base, the base is invertible, so each word's hash comes out of one prefix sum.
+_BASE = np.uint64(0x100000001B3)
+_BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
+
+
+def _word_hashes(text: str) -> np.ndarray:
+    """64-bit hashes of the words of ``text`` (lower-cased runs of letters, digits and _), vectorised."""
+    data = np.frombuffer(text.lower().encode("utf-8"), dtype=np.uint8)
+    if not len(data):
+        return np.zeros(0, dtype=np.uint64)
+    inside = np.concatenate(([False], _WORD_BYTES[data], [False]))
+    edges = np.flatnonzero(inside[1:] != inside[:-1])
+    starts, ends = edges[0::2], edges[1::2]
+    powers = np.cumprod(np.full(len(data), _BASE, dtype=np.uint64)) * _BASE_INVERSE  # BASE**i
+    inverse = np.cumprod(np.full(len(data), _BASE_INVERSE, dtype=np.uint64)) * _BASE  # BASE**-i
+    prefix = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum((data.astype(np.uint64) + 1) * powers)))
+    return (prefix[ends] - prefix[starts]) * inverse[starts]
+
+
+def _shingle_hashes(word_hashes: np.ndarray) -> np.ndarray:
+    """32-bit hashes of the distinct word 3-shingles, mixed from the hashes of their words."""
+    w = word_hashes
+    mixed = w[:-2] * _MIX[0] + w[1:-1] * _MIX[1] + w[2:] * _MIX[2]
+    return np.unique((mixed >> np.uint64(32)) ^ (mixed & _MASK))
 
 
 def signature(text: str) -> bytes | None:
     """The MinHash (128 values of 4 bytes) of the text's word 3-shingles, or None for short texts."""
-    tokens = words(text)
-    if len(tokens) < MIN_WORDS:
+    word_hashes = _word_hashes(text)
+    if len(word_hashes) < MIN_WORDS:
         return None
-    hashes = _shingle_hashes(tokens)
-    values = ((np.outer(hashes, _A) + _B) % _PRIME) & _MASK
+    hashes = _shingle_hashes(word_hashes)
+    values = (np.outer(hashes, _A) + _B) >> np.uint64(32)
     return values.min(axis=0).astype("<u4").tobytes()
 
 

@@ -1,7 +1,8 @@
-"""From a fetched page to an article: decode, extract the text, tell the language, sign it.
+"""From a fetched page to an article: decode, extract the text, tell the language.
 
 ``extract_page`` is pure CPU work on plain values, so the crawl runs it in worker processes and
-keeps Scrapy's reactor free for network I/O.
+keeps Scrapy's reactor free for network I/O. (The near-duplicate signature is computed in the
+crawl process, which has CPU to spare while the workers extract.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler.decoding import decode_html
-from crawler.dedup import content_hash, signature
 from crawler.language import article_language
 
 #: A feed summary at least this long stands in for a page whose text could not be extracted.
@@ -28,6 +28,9 @@ class PageInput:
     summary: str = ""
     #: Shorter extracted text makes the page "not an article" (or summary-only).
     min_text_chars: int = 150
+    #: Read title, author and date from the page too (costs as much as the text itself): only
+    #: when the feed did not give a title and a date.
+    with_metadata: bool = True
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,6 @@ class ExtractedPage:
     author: str | None
     lang: str
     published_at: datetime | None
-    content_hash: str | None
-    signature: bytes | None
     encoding: str
     #: False when neither the page nor the feed summary had enough text.
     is_article: bool
@@ -54,17 +55,40 @@ def _page_date(value: str | None) -> datetime | None:
         return None
 
 
-def extract_text(html: str, url: str) -> Any:
+def extract_text(html: str, url: str, *, with_metadata: bool = True) -> Any:
     """trafilatura's Document: its default balance of precision and recall, comments left out."""
     import trafilatura  # here: the crawl process itself never extracts, only its workers do
 
-    result = trafilatura.bare_extraction(html, url=url, include_comments=False, with_metadata=True)
+    result = trafilatura.bare_extraction(html, url=url, include_comments=False, with_metadata=with_metadata)
     return result if isinstance(result, trafilatura.settings.Document) else None
+
+
+def warm_up() -> None:
+    """Load trafilatura and the language model once per worker, before the first page arrives.
+
+    Defined here, not beside the pipeline, so that workers never import Scrapy (30 MB each).
+    """
+    import trafilatura  # noqa: F401
+
+    from crawler.language import detect_language
+
+    detect_language("warm up")
+
+
+def extract_pages(pages: list[PageInput]) -> list[ExtractedPage | str]:
+    """``extract_page`` for a batch (one round trip to a worker); a failure is its message, not a raise."""
+    results: list[ExtractedPage | str] = []
+    for page in pages:
+        try:
+            results.append(extract_page(page))
+        except Exception as exc:  # one page that breaks the extractor must not lose the batch
+            results.append(f"{type(exc).__name__}: {exc}")
+    return results
 
 
 def extract_page(page: PageInput) -> ExtractedPage:
     html, encoding = decode_html(page.body, page.content_type)
-    document = extract_text(html, page.url)
+    document = extract_text(html, page.url, with_metadata=page.with_metadata)
     text = (document.text or "").strip() if document else ""
     title = " ".join((document.title or "").split()) if document else ""
     summary_only = False
@@ -78,8 +102,6 @@ def extract_page(page: PageInput) -> ExtractedPage:
         author=(document.author or None) if document else None,
         lang=lang,
         published_at=_page_date(document.date) if document else None,
-        content_hash=content_hash(text) if text else None,
-        signature=signature(text) if text else None,
         encoding=encoding,
         is_article=is_article,
         summary_only=summary_only,

@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 UNDETERMINED = "und"
+#: Characters of the text py3langid reads: enough to be sure, and its cost grows with the length.
+SAMPLE_CHARS = 1000
 #: Text shorter than this is not enough to overrule a declared language.
 MIN_CHARS_TO_OVERRULE = 400
 #: Normalised py3langid probability needed to overrule a declared language.
@@ -62,7 +64,7 @@ def _identifier() -> Any:
 
 def detect_language(text: str) -> tuple[str, float]:
     """py3langid's guess for ``text`` and its normalised probability; ("und", 0) for empty text."""
-    sample = text[:3000]
+    sample = text[:SAMPLE_CHARS]
     if not sample.strip():
         return UNDETERMINED, 0.0
     code, probability = _identifier().classify(sample)

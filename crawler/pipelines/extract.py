@@ -2,6 +2,8 @@
 
 trafilatura costs a few milliseconds per page, more than Scrapy's own work, so pages are sent to
 a pool of worker processes (``[crawler] extraction_workers``) while the reactor keeps fetching.
+The near-duplicate signature is computed here, in the crawl process, which balances the CPU
+between the two processes of the default setting (one worker).
 """
 
 from __future__ import annotations
@@ -9,22 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from scrapy.exceptions import DropItem
 
-from crawler.extract import ExtractedPage, PageInput, extract_page
+from crawler.dedup import content_hash, signature
+from crawler.extract import ExtractedPage, PageInput, extract_pages, warm_up
 
 logger = logging.getLogger(__name__)
 
-
-def _warm_up() -> None:
-    """Load trafilatura and the language model once per worker, before the first page."""
-    from crawler.language import detect_language
-
-    detect_language("warm up")
+#: Pages per round trip to a worker, and the longest a page waits for its batch to fill.
+BATCH_SIZE = 8
+BATCH_WAIT = 0.005
 
 
 def make_executor(workers: int) -> Executor | None:
@@ -32,7 +32,7 @@ def make_executor(workers: int) -> Executor | None:
         return None
     # spawn: the crawl process runs threads (Twisted, DNS); forking it could copy a held lock.
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up
     )
 
 
@@ -55,10 +55,18 @@ class NotAnArticle(DropItem):
 
 
 class ExtractPipeline:
+    """Sends pages to the workers in small batches and turns the results into article rows.
+
+    A batch leaves when it holds ``BATCH_SIZE`` pages or ``BATCH_WAIT`` seconds after its first
+    page: one inter-process round trip per batch instead of per page.
+    """
+
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.min_text_chars = crawler.settings.getint("NT_MIN_TEXT_CHARS")
         self.executor: Executor | None = make_executor(crawler.settings.getint("NT_EXTRACTION_WORKERS"))
+        self._batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
@@ -69,6 +77,29 @@ class ExtractPipeline:
             self.crawler.spider.tracker.worker_peak_memory_mb = _worker_peak_mb(self.executor)
             self.executor.shutdown(wait=True, cancel_futures=True)
 
+    async def _extract(self, page: PageInput) -> ExtractedPage | str:
+        if self.executor is None:
+            return extract_pages([page])[0]
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ExtractedPage | str] = loop.create_future()
+        self._batch.append((page, future))
+        if len(self._batch) >= BATCH_SIZE:
+            self._send()
+        elif self._timer is None:
+            self._timer = loop.call_later(BATCH_WAIT, self._send)
+        return await future
+
+    def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch = self._batch, []
+        if not batch or self.executor is None:
+            return
+        loop = asyncio.get_running_loop()
+        done = self.executor.submit(extract_pages, [page for page, _ in batch])
+        done.add_done_callback(lambda result: loop.call_soon_threadsafe(_deliver, batch, result))
+
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         spider = self.crawler.spider
         page = PageInput(
@@ -78,22 +109,29 @@ class ExtractPipeline:
             content_language=item["content_language"],
             summary=item["link_summary"],
             min_text_chars=self.min_text_chars,
+            with_metadata=not (item["link_title"] and item["link_published_at"]),
         )
-        try:
-            if self.executor is None:
-                result = extract_page(page)
-            else:
-                result = await asyncio.wrap_future(self.executor.submit(extract_page, page))
-        except Exception as exc:  # a page that breaks the extractor must not stop the crawl
-            logger.warning("cannot extract %s: %s: %s", item["url"], type(exc).__name__, exc)
+        result = await self._extract(page)
+        if isinstance(result, str):
+            logger.warning("cannot extract %s: %s", item["url"], result)
             spider.tracker.errors["extraction"] += 1
             spider.tracker.article_finished(item["feed_id"])
-            raise DropItem(f"extraction failed: {exc}") from exc
+            raise DropItem(f"extraction failed: {result}")
         if not result.is_article:
             spider.tracker.skipped["not-an-article"] += 1
             spider.tracker.article_finished(item["feed_id"])
             raise NotAnArticle(f"{item['url']}: {len(result.text)} characters of text, not an article")
         return _row(item, result)
+
+
+def _deliver(batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]], done: Future[Any]) -> None:
+    error = done.exception()
+    results: list[ExtractedPage | str] = (
+        [f"worker failed: {type(error).__name__}: {error}"] * len(batch) if error else done.result()
+    )
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(result)
 
 
 def _row(item: dict[str, Any], page: ExtractedPage) -> dict[str, Any]:
@@ -110,6 +148,6 @@ def _row(item: dict[str, Any], page: ExtractedPage) -> dict[str, Any]:
         # The feed's timestamp has a time of day; the page's metadata usually only a date.
         "published_at": item["link_published_at"] or page.published_at,
         "summary_only": page.summary_only,
-        "content_hash": page.content_hash,
-        "signature": page.signature,
+        "content_hash": content_hash(page.text) if page.text else None,
+        "signature": signature(page.text) if page.text else None,
     }
