@@ -174,6 +174,19 @@ def _fill_day(
     return next_id
 
 
+def _names() -> dict[str, str]:
+    """Narrative names from the shipped taxonomy, as the digest job reads them."""
+    from types import SimpleNamespace
+
+    from jobs.digest.content import narrative_names
+
+    try:
+        from classifier.taxonomy import DEFAULT_TAXONOMY_FILE
+    except ImportError:
+        return {}
+    return narrative_names(SimpleNamespace(taxonomy_file=DEFAULT_TAXONOMY_FILE))
+
+
 def measure(path: Path, today: date) -> dict[str, float]:
     """Run in a fresh process: the incremental trends, the digest, and the count query."""
     from sqlalchemy import func, select
@@ -196,7 +209,7 @@ def measure(path: Path, today: date) -> dict[str, float]:
 
     started = time.perf_counter()
     alerts = evaluate_alerts(database, today, AlertSettings(), "UTC", now=now)
-    digest = build_digest(database, today, alerts, timezone="UTC", names={}, now=now)
+    digest = build_digest(database, today, alerts, timezone="UTC", names=_names(), now=now)
     digest.charts = render_charts(digest.series)
     sizes = {
         "html": len(render_html(digest)),
