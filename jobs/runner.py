@@ -43,8 +43,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Called with (job, done, total) while a job tells its progress.
+Progress = Callable[[str, int, int | None], None]
+
 #: Seconds a child has between SIGTERM and SIGKILL.
 CHILD_STOP_SECONDS = 6.0
+#: Seconds between two progress messages from a job process.
+PROGRESS_INTERVAL = 0.2
 #: How long a chained run waits for another run of the same job to end before it is skipped.
 CHAIN_LOCK_WAIT_SECONDS = 600.0
 
@@ -78,6 +83,7 @@ def run_job(
     registry: Mapping[str, str] = DEFAULT_REGISTRY,
     lock_wait: float = 0.0,
     logs: LogSetup | None = None,
+    progress: Progress | None = None,
 ) -> RunOutcome:
     """Run job ``name`` once through the lock, the history and a child process."""
     lock = make_lock(settings.database_url, settings.home, f"job-{name}")
@@ -97,7 +103,9 @@ def run_job(
         timeout = settings.jobs[name].timeout if name in settings.jobs else None
         target = registry.get(name, DEFAULT_REGISTRY.get(name, ""))
         try:
-            status, stats, error = execute_in_child(settings, name, target, trigger, stop, timeout, logs)
+            status, stats, error = execute_in_child(
+                settings, name, target, trigger, stop, timeout, logs, progress=progress
+            )
         except Exception as exc:  # the process could not even start: still end the record
             log.exception("%s: cannot start the job process", name)
             status, stats, error = "failed", {}, f"cannot start the job process: {exc}"
@@ -130,6 +138,7 @@ def run_chain(
     on_finish: Callable[[RunOutcome], None] | None = None,
     logs: LogSetup | None = None,
     keep_going: Callable[[], bool] = lambda: True,
+    progress: Progress | None = None,
 ) -> list[RunOutcome]:
     """Run ``name``, then, after each success, the jobs chained after it (crawl -> classify -> trends).
 
@@ -140,7 +149,17 @@ def run_chain(
     enabled = {job: value.enabled for job, value in settings.jobs.items()}
     while queue and not stop.is_set() and keep_going():
         job, why, wait = queue.pop(0)
-        outcome = run_job(settings, database, job, trigger=why, stop=stop, registry=registry, lock_wait=wait, logs=logs)
+        outcome = run_job(
+            settings,
+            database,
+            job,
+            trigger=why,
+            stop=stop,
+            registry=registry,
+            lock_wait=wait,
+            logs=logs,
+            progress=progress,
+        )
         outcomes.append(outcome)
         if on_finish is not None:
             on_finish(outcome)
@@ -169,8 +188,14 @@ def execute_in_child(
     stop: threading.Event,
     timeout: float | None,
     logs: LogSetup | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> tuple[str, dict[str, Any], str | None]:
-    """Run ``target`` in a spawned child; (status, stats, error)."""
+    """Run ``target`` in a spawned child; (status, stats, error).
+
+    The child sends ``("progress", done, total)`` messages while it works (when the job reports
+    progress) and one ``("result", status, stats, error)`` at the end.
+    """
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
@@ -183,11 +208,12 @@ def execute_in_child(
     deadline = time.monotonic() + timeout if timeout else None
     result: tuple[str, dict[str, Any], str | None] | None = None
     why_stopped: str | None = None
+    on_progress = (lambda done, total: progress(name, done, total)) if progress else None
     try:
         while result is None:
-            result = _receive(receiver, 0.2)
+            result = _receive(receiver, 0.2, on_progress)
             if result is not None or not process.is_alive():
-                result = result or _receive(receiver, 0.5)
+                result = result or _receive(receiver, 0.5, on_progress)
                 break
             if stop.is_set():
                 why_stopped = "interrupted"
@@ -211,10 +237,19 @@ def execute_in_child(
     return result
 
 
-def _receive(receiver: Connection, wait: float) -> tuple[str, dict[str, Any], str | None] | None:
+def _receive(
+    receiver: Connection, wait: float, on_progress: Callable[[int, int | None], None] | None = None
+) -> tuple[str, dict[str, Any], str | None] | None:
+    """The child's result if it comes within ``wait`` seconds; progress messages are handed on."""
+    deadline = time.monotonic() + wait
     try:
-        if receiver.poll(wait):
-            status, stats, error = receiver.recv()
+        while receiver.poll(max(deadline - time.monotonic(), 0.0)):
+            message = receiver.recv()
+            if message[0] == "progress":
+                if on_progress is not None:
+                    on_progress(message[1], message[2])
+                continue
+            _, status, stats, error = message
             return str(status), dict(stats), error
     except (EOFError, OSError):
         return None
@@ -258,12 +293,24 @@ def child_main(sender: Connection, settings: Settings, name: str, target: str, t
     logging_setup.configure(logs.level, logs.fmt)
     stop = threading.Event()
     _detach(stop)
+    sending = threading.Lock()  # jobs may report progress from a thread of their own
+    last_report = [0.0]
+
+    def report(done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last_report[0] < PROGRESS_INTERVAL and (total is None or done < total):
+            return
+        last_report[0] = now
+        with sending, contextlib.suppress(OSError):
+            sender.send(("progress", done, total))
+
     try:
-        status, stats, error = _call_job(settings, name, target, trigger, stop)
+        status, stats, error = _call_job(settings, name, target, trigger, stop, report)
     except BaseException as exc:  # the parent must hear about anything, even SystemExit
         status, stats, error = "failed", {}, f"{type(exc).__name__}: {exc}"
     try:
-        sender.send((status, stats, error))
+        with sending:
+            sender.send(("result", status, stats, error))
     finally:
         sender.close()
 
@@ -288,7 +335,12 @@ def _detach(stop: threading.Event) -> None:
 
 
 def _call_job(
-    settings: Settings, name: str, target: str, trigger: str, stop: threading.Event
+    settings: Settings,
+    name: str,
+    target: str,
+    trigger: str,
+    stop: threading.Event,
+    progress: Callable[[int, int | None], None],
 ) -> tuple[str, dict[str, Any], str | None]:
     from jobs.base import JobContext, JobInterrupted
     from jobs.registry import JobUnavailableError, resolve
@@ -304,7 +356,9 @@ def _call_job(
     except NarrativeTrackerError as exc:
         return "failed", {}, str(exc)
     try:
-        stats = function(JobContext(settings=settings, database=database, stop=stop, trigger=trigger))
+        stats = function(
+            JobContext(settings=settings, database=database, stop=stop, trigger=trigger, progress=progress)
+        )
         return "success", _json_safe(stats), None
     except JobInterrupted as exc:
         return "interrupted", {}, str(exc) or "stopped"

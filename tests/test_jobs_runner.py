@@ -12,6 +12,7 @@ from test_jobs_support import (
     crawl_job,
     endless_job,
     failing_job,
+    progress_job,
     read_calls,
     registry,
     slow_crawl_job,
@@ -61,6 +62,26 @@ def test_stats_that_json_cannot_hold_are_stored_as_text(settings: Settings, data
     run_job(settings, database, "crawl", trigger="manual", stop=threading.Event(), registry=registry(crawl=stats_job))
     [run] = history.list_runs(database)
     assert run.stats == {"articles_stored": 3, "where": "/srv/x", "when": time.strftime("%Y")}
+
+
+@sqlite_only
+def test_progress_reported_in_the_job_process_reaches_the_caller_thinned_out(
+    settings: Settings, database: Database
+) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    outcome = run_job(
+        settings,
+        database,
+        "crawl",
+        trigger="manual",
+        stop=threading.Event(),
+        registry=registry(crawl=progress_job),
+        progress=lambda job, done, total: seen.append((job, done, total)),
+    )
+    assert outcome.status == "success"
+    assert seen[-1] == ("crawl", 50, 50)
+    assert 2 <= len(seen) < 20  # about one message per 0.2 s over half a second of work, plus the last
+    assert [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
 
 
 @sqlite_only

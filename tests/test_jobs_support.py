@@ -80,6 +80,15 @@ def stubborn_job(ctx: JobContext) -> dict[str, Any]:
     return {}
 
 
+def progress_job(ctx: JobContext) -> dict[str, Any]:
+    """Reports progress 1..50 of 50, faster than the runner forwards it."""
+    assert ctx.progress is not None
+    for done in range(1, 51):
+        ctx.progress(done, 50)
+        time.sleep(0.01)
+    return {"done": 50}
+
+
 def failing_job(ctx: JobContext) -> dict[str, Any]:
     _log(ctx, "failing", "start")
     raise RuntimeError("the feed server said no")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import sys
 import threading
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,23 @@ def _stats_line(stats: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in stats.items() if not isinstance(value, dict | list))
 
 
+class _ProgressLine:
+    """One self-rewriting line on a terminal: ``crawl: 120/400``."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def __call__(self, job: str, done: int, total: int | None) -> None:
+        text = f"{job}: {done}/{total}" if total else f"{job}: {done}"
+        click.echo(f"\r\x1b[2K{text}", nl=False, err=True)
+        self.active = True
+
+    def close(self) -> None:
+        if self.active:
+            click.echo("\r\x1b[2K", nl=False, err=True)
+            self.active = False
+
+
 @click.group()
 def jobs() -> None:
     """Run one job now, or read the run history."""
@@ -65,14 +83,17 @@ def run_command(app: AppContext, name: str, chain: bool, as_json: bool) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     logs = LogSetup(logging.getLogger().level)
+    shown = _ProgressLine() if sys.stderr.isatty() else None
     try:
         if chain:
-            outcomes = run_chain(settings, database, name, trigger="manual", stop=stop, logs=logs)
+            outcomes = run_chain(settings, database, name, trigger="manual", stop=stop, logs=logs, progress=shown)
         else:
-            outcomes = [run_job(settings, database, name, trigger="manual", stop=stop, logs=logs)]
+            outcomes = [run_job(settings, database, name, trigger="manual", stop=stop, logs=logs, progress=shown)]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if shown is not None:
+            shown.close()
     if as_json:
         echo_json(
             [
