@@ -75,6 +75,10 @@ def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path:
     assert code == 0, "".join(stderr[-40:])
     result = json.loads("".join(stdout))
     assert result["ok"] and [s["job"] for s in result["steps"]] == ["crawl", "classify", "trends", "digest"]
+    groups = {row["group"]: row for row in result["groups"]}
+    assert len(groups) == 5 and sum(row["outlets"] for row in groups.values()) == 12
+    assert all(row["promotes"] + row["refutes"] + row["reports"] == row["flagged"] for row in groups.values())
+    assert groups["russian-state"]["promotes"] > groups["western"]["promotes"]
     day = result["date"]
     assert sorted(Path(f).name for f in result["files"]) == [f"{day}.html", f"{day}.json", f"{day}.md"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -55,6 +56,9 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
     from storage.database import open_database
 
     began = time.monotonic()
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        # Each job's outcome is printed below with its figures: the runner's own lines would repeat it.
+        logging.getLogger("jobs.runner").setLevel(logging.WARNING)
     paths = pipeline.prepare_folders(out)
     summary(f"Building the demo world ({days} days of news) ...")
     site, web = pipeline.build_site(days)
@@ -144,6 +148,7 @@ def _print_summary(result: DemoSummary, files: list[Path], paths: DemoPaths) -> 
         f"{'all':<20} {sum(r.outlets for r in result.groups):>8} {total:>8} {flagged:>8}   "
         f"narratives flagged: {result.narratives_flagged}, model {result.model_version or 'none'}"
     )
+    click.echo("flagged: articles carrying a narrative; promotes/refutes/reports: their stance on the main one")
     click.echo("")
     click.echo(f"Alerts in today's digest: {len(result.alerts)}")
     for number, alert in enumerate(result.alerts, start=1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ class GroupRow:
     articles: int
     #: Articles the active model flagged for at least one narrative.
     flagged: int
-    #: Flagged (article, narrative) pairs by stance.
+    #: Flagged articles by the stance of their highest-scoring narrative.
     promotes: int = 0
     refutes: int = 0
     reports: int = 0
@@ -51,28 +52,25 @@ def summarize(database: Database, digest_json: Path | None) -> DemoSummary:
         outlets = dict(session.execute(select(Source.group, func.count()).group_by(Source.group)).all())
         by_group = select(Source.group, func.count(Article.id)).join(Article.source).group_by(Source.group)
         articles = dict(session.execute(by_group).all())
-        flagged: dict[str, int] = {}
-        stances: dict[tuple[str, str], int] = {}
+        flagged: Counter[str] = Counter()
+        stances: Counter[tuple[str, str]] = Counter()
         narratives = 0
         if active is not None:
             mine = Classification.model_version == active
-            flagged = dict(
-                session.execute(
-                    select(Source.group, func.count(distinct(Classification.article_id)))
-                    .join(Article, Article.id == Classification.article_id)
-                    .join(Source, Source.id == Article.source_id)
-                    .where(mine)
-                    .group_by(Source.group)
-                ).all()
-            )
             rows = session.execute(
-                select(Source.group, Classification.stance, func.count())
+                select(Source.group, Classification.article_id, Classification.score, Classification.stance)
                 .join(Article, Article.id == Classification.article_id)
                 .join(Source, Source.id == Article.source_id)
                 .where(mine)
-                .group_by(Source.group, Classification.stance)
             ).all()
-            stances = {(group, stance): count for group, stance, count in rows}
+            # An article counts once, with the stance of its highest-scoring narrative.
+            best: dict[int, tuple[float, str, str]] = {}
+            for group, article_id, score, stance in rows:
+                if article_id not in best or score > best[article_id][0]:
+                    best[article_id] = (score, group, stance)
+            for _, group, stance in best.values():
+                flagged[group] += 1
+                stances[(group, stance)] += 1
             narratives = session.scalar(select(func.count(distinct(Classification.narrative_id))).where(mine)) or 0
     groups = [
         GroupRow(
