@@ -49,13 +49,16 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
 
     config = CrawlerSettings.model_validate(plan["crawler"])
     sources = [SourceSpec.model_validate(s) for s in plan["sources"]]
+
+    def emit(event: dict[str, Any]) -> None:
+        events.write(json.dumps(event, default=str) + "\n")
+
+    if plan.get("mode") == "check":
+        return _check(config, sources, plan, emit)
     database = open_database(plan["database_url"], migrate=False)
     tracker = CrawlTracker()
     entries = plan_entries(sources, load_feeds(database, [s.slug for s in sources]))
     index = load_duplicate_index(database, config.duplicate_threshold, config.duplicate_window_days)
-
-    def emit(event: dict[str, Any]) -> None:
-        events.write(json.dumps(event, default=str) + "\n")
 
     process = CrawlerProcess(scrapy_settings(config, log_level=plan.get("log_level", "WARNING")))
     crawler = process.create_crawler(NewsSpider)
@@ -96,6 +99,22 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     stats["duplicate_index_size"] = len(index)
     emit({"event": "summary", "stats": stats})
     database.dispose()
+    return 0
+
+
+def _check(config: CrawlerSettings, sources: list[SourceSpec], plan: dict[str, Any], emit: Any) -> int:
+    """Fetch each entry point once (``sources check``); one "check" event per entry point."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.settings import scrapy_settings
+    from crawler.spiders.check import CheckSpider
+
+    settings = scrapy_settings(config, log_level=plan.get("log_level", "WARNING"))
+    settings["ITEM_PIPELINES"] = {}
+    process = CrawlerProcess(settings)
+    process.crawl(CheckSpider, sources=sources, config=config, report=lambda r: emit({"event": "check", **r}))
+    process.start(install_signal_handlers=True)
+    emit({"event": "summary", "stats": {}})
     return 0
 
 

@@ -17,7 +17,6 @@ the articles of the last ``duplicate_window_days`` days (about 1.6 KB of memory 
 from __future__ import annotations
 
 import hashlib
-import re
 
 import numpy as np
 
@@ -28,7 +27,6 @@ BANDS, ROWS = 32, 4
 SHINGLE = 3  # words per shingle (the mixing in _shingle_hashes assumes 3)
 #: Texts with fewer words get no signature: too short to call a copy by resemblance.
 MIN_WORDS = 30
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Multiply-add-shift hashing of the 32-bit shingle hashes, h(x) = ((a*x + b) mod 2**64) >> 32 with
 # random 64-bit a (odd) and b: a 2-independent family, one multiplication per value. Fixed seed:
 # signatures are stored and must stay comparable across crawls and releases.
@@ -39,13 +37,9 @@ _MASK = np.uint64(0xFFFFFFFF)
 _MIX = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)]
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def content_hash(text: str) -> str:
-    """SHA-1 of the text's words: equal for copies that differ only in spacing, case or punctuation."""
-    return hashlib.sha1(" ".join(words(text)).encode("utf-8")).hexdigest()  # noqa: S324 - identity, not security
+def content_hash(text: str) -> str | None:
+    """Equal for copies that differ only in spacing, case or ASCII punctuation (see ``fingerprints``)."""
+    return fingerprints(text)[0]
 
 
 def _word_byte_table() -> np.ndarray:
@@ -86,12 +80,24 @@ def _shingle_hashes(word_hashes: np.ndarray) -> np.ndarray:
 
 def signature(text: str) -> bytes | None:
     """The MinHash (128 values of 4 bytes) of the text's word 3-shingles, or None for short texts."""
+    return fingerprints(text)[1]
+
+
+def fingerprints(text: str) -> tuple[str | None, bytes | None]:
+    """(content hash, signature) of a text, from one pass over its words.
+
+    The content hash (SHA-1 of the word hashes) is equal for copies that differ only in spacing,
+    case or ASCII punctuation; None for a text without words.
+    """
     word_hashes = _word_hashes(text)
+    if not len(word_hashes):
+        return None, None
+    digest = hashlib.sha1(word_hashes.astype("<u8").tobytes()).hexdigest()  # noqa: S324 - identity, not security
     if len(word_hashes) < MIN_WORDS:
-        return None
+        return digest, None
     hashes = _shingle_hashes(word_hashes)
     values = (np.outer(hashes, _A) + _B) >> np.uint64(32)
-    return values.min(axis=0).astype("<u4").tobytes()
+    return digest, values.min(axis=0).astype("<u4").tobytes()
 
 
 def similarity(a: bytes, b: bytes) -> float:

@@ -1,17 +1,18 @@
-"""From a fetched page to an article: decode, extract the text, tell the language.
+"""From a fetched page to an article: decode, extract the text, tell the language, sign it.
 
 ``extract_page`` is pure CPU work on plain values, so the crawl runs it in worker processes and
-keeps Scrapy's reactor free for network I/O. (The near-duplicate signature is computed in the
-crawl process, which has CPU to spare while the workers extract.)
+keeps Scrapy's reactor free for network I/O.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from crawler.decoding import decode_html
+from crawler.dedup import fingerprints
 from crawler.language import article_language
 
 #: A feed summary at least this long stands in for a page whose text could not be extracted.
@@ -41,6 +42,10 @@ class ExtractedPage:
     lang: str
     published_at: datetime | None
     encoding: str
+    content_hash: str | None
+    signature: bytes | None
+    #: The page's ``<link rel="canonical">`` as written (relative or absolute), if any.
+    canonical: str | None
     #: False when neither the page nor the feed summary had enough text.
     is_article: bool
     summary_only: bool
@@ -61,6 +66,23 @@ def extract_text(html: str, url: str, *, with_metadata: bool = True) -> Any:
 
     result = trafilatura.bare_extraction(html, url=url, include_comments=False, with_metadata=with_metadata)
     return result if isinstance(result, trafilatura.settings.Document) else None
+
+
+_LINK_TAG = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_REL_CANONICAL = re.compile(r"""\brel\s*=\s*["']?canonical\b""", re.IGNORECASE)
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+
+
+def canonical_link(html: str) -> str | None:
+    """The href of the page's ``<link rel="canonical">`` in its head, if any."""
+    head = html[: html.lower().find("<body")] if "<body" in html[:200_000].lower() else html[:100_000]
+    for tag in _LINK_TAG.findall(head):
+        if _REL_CANONICAL.search(tag):
+            found = _HREF.search(tag)
+            if found:
+                href = (found.group(1) or found.group(2) or found.group(3) or "").strip()
+                return href or None
+    return None
 
 
 def warm_up() -> None:
@@ -96,6 +118,7 @@ def extract_page(page: PageInput) -> ExtractedPage:
         text, summary_only = page.summary, True
     is_article = len(text) >= min(page.min_text_chars, SUMMARY_MIN_CHARS if summary_only else page.min_text_chars)
     lang = article_language(html, text or title, page.content_language)
+    digest, sig = fingerprints(text)
     return ExtractedPage(
         title=title,
         text=text,
@@ -103,6 +126,9 @@ def extract_page(page: PageInput) -> ExtractedPage:
         lang=lang,
         published_at=_page_date(document.date) if document else None,
         encoding=encoding,
+        content_hash=digest,
+        signature=sig,
+        canonical=canonical_link(html),
         is_article=is_article,
         summary_only=summary_only,
     )

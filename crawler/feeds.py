@@ -31,6 +31,7 @@ class FeedEntry:
     title: str
     summary: str
     published_at: datetime | None
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
                 title=" ".join((entry.get("title") or "").split()),
                 summary=_plain(entry.get("summary") or ""),
                 published_at=_date(entry),
+                author=" ".join((entry.get("author") or "").split())[:300] or None,
             )
         )
     if not entries and (malformed or not parsed.get("version")):

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.sources import SourceSpec, load_sources
@@ -104,6 +105,24 @@ def prepare_crawl(
     }
 
 
+def check_sources(
+    settings: Settings, *, path: Path | None = None, sources: Sequence[str] = (), timeout: float = 300.0
+) -> list[dict[str, Any]]:
+    """Fetch every entry point of the catalogue once: one dict per URL with ``slug``, ``kind``,
+    ``url``, ``status`` (ok | failed), ``http_status``, ``items``, ``newest`` and ``error``.
+    Nothing is stored."""
+    catalogue = load_sources(path or settings.sources_file)
+    plan = {
+        "mode": "check",
+        "crawler": settings.crawler.model_dump(mode="json"),
+        "sources": [spec.model_dump(mode="json") for spec in select_sources(catalogue, sources)],
+        "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",
+    }
+    results: list[dict[str, Any]] = []
+    _run_child(plan, stop=threading.Event(), timeout=timeout, progress=None, on_event=results.append)
+    return results
+
+
 def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
     """Start ``python -m crawler.child`` in its own process group and hand it the plan."""
     try:
@@ -127,12 +146,17 @@ def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
 
 
 def _run_child(
-    plan: dict[str, Any], *, stop: threading.Event, timeout: float, progress: Progress | None
+    plan: dict[str, Any],
+    *,
+    stop: threading.Event,
+    timeout: float,
+    progress: Progress | None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     child = start_child(plan)
     assert child.stdout is not None
     summary: dict[str, Any] = {}
-    reader = threading.Thread(target=_read_events, args=(child.stdout, summary, progress), daemon=True)
+    reader = threading.Thread(target=_read_events, args=(child.stdout, summary, progress, on_event), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
     timed_out = interrupted = False
@@ -146,20 +170,27 @@ def _run_child(
     reader.join(timeout=10)
     returncode = child.wait()
     stats = dict(summary.get("stats") or {})
-    if not stats and not (interrupted or timed_out):
+    if "stats" not in summary and not (interrupted or timed_out):
         raise CrawlError(f"the crawl process failed (exit status {returncode}); its log above says why")
     stats["timed_out"] = timed_out
     stats["interrupted"] = interrupted
     return stats
 
 
-def _read_events(stream: Any, summary: dict[str, Any], progress: Progress | None) -> None:
+def _read_events(
+    stream: Any,
+    summary: dict[str, Any],
+    progress: Progress | None,
+    on_event: Callable[[dict[str, Any]], None] | None,
+) -> None:
     for line in stream:
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if event.get("event") == "summary":
+        if event.get("event") == "check" and on_event is not None:
+            on_event({k: v for k, v in event.items() if k != "event"})
+        elif event.get("event") == "summary":
             summary["stats"] = event.get("stats") or {}
         elif event.get("event") == "progress" and progress is not None:
             try:

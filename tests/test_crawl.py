@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +151,33 @@ def test_wire_copy_published_later_is_linked_to_the_article_stored_by_an_earlier
     finally:
         db.dispose()
     assert texts.REWRITE_TITLE  # the rewrite came first here, so it is the first-seen copy
+
+
+def test_sources_check_fetches_each_entry_point_once_and_stores_nothing(site: Site, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, site, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert settings.config_file is not None
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "narrative_tracker",
+            "--config",
+            str(settings.config_file),
+            "sources",
+            "check",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1  # one feed is down
+    by_slug = {r["slug"]: r for r in json.loads(result.stdout)}
+    assert set(by_slug) == set(site.feeds) | set(site.extra)
+    assert (by_slug["west"]["status"], by_slug["west"]["items"]) == ("ok", 12)
+    assert by_slug["west"]["newest"] == "2026-11-20T12:00:00+00:00"
+    assert (by_slug["rewrite"]["items"], by_slug["list"]["items"], by_slug["maps"]["items"]) == (2, 2, 1)
+    assert by_slug["broken"]["status"] == "ok" and "malformed" in by_slug["broken"]["error"]
+    assert (by_slug["down"]["status"], by_slug["down"]["http_status"]) == ("failed", 500)
+    assert not [r for r in site.web.requests if r.path.endswith(".html") and not r.path.startswith("/list/index")]
+    assert not (tmp_path / "db.sqlite").exists()

@@ -247,3 +247,36 @@ def test_store_articles_is_idempotent_and_links_copies_across_batches(database: 
     assert rows["http://e.org/2"].duplicate_of_id == original
     assert rows["http://e.org/3"].duplicate_of_id == original
     assert rows["http://e.org/4"].duplicate_of_id is None
+
+
+def test_canonical_link_replaces_the_url_only_on_the_source_domains() -> None:
+    from crawler.extract import canonical_link
+    from crawler.pipelines.extract import _identity
+
+    page = '<html><head><link href="/story/1.html?utm_source=x" rel="canonical"></head><body>x</body></html>'
+    assert canonical_link(page) == "/story/1.html?utm_source=x"
+    assert canonical_link("<html><head><link rel=stylesheet href=a.css></head><body>") is None
+    result = extract_page(PageInput("http://news.example.org/amp/1", page.encode(), "text/html"))
+    item = {"url": "http://news.example.org/amp/1", "url_hash": "h", "domains": ["news.example.org"]}
+    assert _identity(item, result) == (
+        "http://news.example.org/story/1.html",
+        url_hash("http://news.example.org/story/1.html"),
+    )
+    elsewhere = extract_page(
+        PageInput("http://news.example.org/amp/1", b'<link rel="canonical" href="https://other.example.com/1">', None)
+    )
+    assert _identity(item, elsewhere) == ("http://news.example.org/amp/1", "h")
+
+
+def test_feed_author_title_and_date_come_first() -> None:
+    from crawler.pipelines.extract import _row
+
+    page = extract_page(PageInput("http://e.org/a", article_html("Page title", texts.WEST).encode(), "text/html"))
+    when = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    item = {
+        "source_id": 1, "feed_id": 1, "url": "http://e.org/a", "url_hash": "h", "domains": ["e.org"],
+        "link_title": "Feed title", "link_published_at": when, "link_author": "A. Writer",
+    }  # fmt: skip
+    row = _row(item, page)
+    assert (row["title"], row["published_at"], row["author"]) == ("Feed title", when, "A. Writer")
+    assert _row({**item, "link_title": "", "link_author": None}, page)["title"] == "Page title"

@@ -79,10 +79,10 @@ def test_duplicate_slug_is_refused(tmp_path: Path) -> None:
 
 def test_sources_check_and_list_commands(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD)
-    checked = run("sources", "check", str(path))
+    checked = run("sources", "check", "--no-fetch", str(path))
     assert checked.returncode == 0 and "1 sources, 1 feeds; 1 western." in checked.stdout
     bad = _write(tmp_path, GOOD.replace('group = "western"', 'group = "tabloid"'))
-    refused = run("sources", "check", str(bad))
+    refused = run("sources", "check", str(bad))  # refused before anything is fetched
     assert refused.returncode == 2 and "source 'one': field 'group'" in refused.stderr
     assert "Traceback" not in refused.stderr
     listed = run("sources", "list", "--json")

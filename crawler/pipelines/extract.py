@@ -2,8 +2,6 @@
 
 trafilatura costs a few milliseconds per page, more than Scrapy's own work, so pages are sent to
 a pool of worker processes (``[crawler] extraction_workers``) while the reactor keeps fetching.
-The near-duplicate signature is computed here, in the crawl process, which balances the CPU
-between the two processes of the default setting (one worker).
 """
 
 from __future__ import annotations
@@ -14,11 +12,12 @@ import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from scrapy.exceptions import DropItem
 
-from crawler.dedup import content_hash, signature
 from crawler.extract import ExtractedPage, PageInput, extract_pages, warm_up
+from crawler.urls import is_http, normalize_url, on_domains, url_hash
 
 logger = logging.getLogger(__name__)
 
@@ -134,20 +133,33 @@ def _deliver(batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]],
             future.set_result(result)
 
 
+def _identity(item: dict[str, Any], page: ExtractedPage) -> tuple[str, str]:
+    """(url, url_hash): the page's canonical URL when it names one on the source's domains."""
+    if page.canonical:
+        canonical = normalize_url(urljoin(item["url"], page.canonical))
+        if is_http(canonical) and on_domains(canonical, item["domains"]) and canonical != item["url"]:
+            return canonical, url_hash(canonical)
+    return item["url"], item["url_hash"]
+
+
 def _row(item: dict[str, Any], page: ExtractedPage) -> dict[str, Any]:
-    """Column values of the article (plus ``feed_id``), with the feed's data filling gaps."""
+    """Column values of the article (plus ``feed_id``).
+
+    The feed entry's title, date and author come first when it has them (structured data the
+    outlet published; its date has a time of day), the page's metadata otherwise.
+    """
+    url, key = _identity(item, page)
     return {
         "source_id": item["source_id"],
         "feed_id": item["feed_id"],
-        "url": item["url"],
-        "url_hash": item["url_hash"],
-        "title": page.title or item["link_title"] or "",
+        "url": url,
+        "url_hash": key,
+        "title": item["link_title"] or page.title or "",
         "text": page.text,
-        "author": page.author,
+        "author": item["link_author"] or page.author,
         "lang": page.lang,
-        # The feed's timestamp has a time of day; the page's metadata usually only a date.
         "published_at": item["link_published_at"] or page.published_at,
         "summary_only": page.summary_only,
-        "content_hash": content_hash(page.text) if page.text else None,
-        "signature": signature(page.text) if page.text else None,
+        "content_hash": page.content_hash,
+        "signature": page.signature,
     }

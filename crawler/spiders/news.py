@@ -54,6 +54,7 @@ class Link:
     title: str = ""
     summary: str = ""
     published_at: datetime | None = None
+    author: str | None = None
 
 
 def plan_entries(sources: Iterable[SourceSpec], rows: dict[str, FeedRow]) -> list[Entry]:
@@ -218,7 +219,7 @@ class NewsSpider(scrapy.Spider):
 
     @staticmethod
     def _link(base: str, item: FeedEntry) -> Link:
-        return Link(urljoin(base, item.link), item.title, item.summary, item.published_at)
+        return Link(urljoin(base, item.link), item.title, item.summary, item.published_at, item.author)
 
     def entry_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -297,6 +298,8 @@ class NewsSpider(scrapy.Spider):
             "link_title": link.title,
             "link_summary": link.summary,
             "link_published_at": link.published_at,
+            "link_author": link.author,
+            "domains": entry.source.domains,
         }
 
     def article_failed(self, failure: Failure) -> None:

@@ -137,11 +137,20 @@ def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
 
 @sources.command("check")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--source", "slugs", multiple=True, metavar="SLUG", help="Check only this outlet (repeatable).")
+@click.option("--no-fetch", is_flag=True, help="Only validate the file; fetch nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one record per entry point as JSON.")
 @click.pass_obj
-def check_sources(app: AppContext, path: Path | None) -> None:
-    """Validate a catalogue file (default: the configured one); exit 2 naming the source and field at fault."""
+def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no_fetch: bool, as_json: bool) -> int:
+    """Validate a catalogue (default: the configured one), then fetch each feed once.
+
+    Reports, per feed, sitemap and listing page: status, item count and newest item date.
+    Nothing is stored. Exit status 2 when the file is invalid (naming the source and field), 1
+    when an entry point failed, 0 otherwise.
+    """
     from collections import Counter
 
+    from crawler.runner import check_sources as fetch_all
     from crawler.sources import load_sources
 
     target = path.resolve() if path else app.settings.sources_file
@@ -151,5 +160,22 @@ def check_sources(app: AppContext, path: Path | None) -> None:
     click.echo(
         f"{target}: {len(catalogue)} sources, {feeds} feeds; "
         + ", ".join(f"{count} {name}" for name, count in sorted(groups.items()))
-        + "."
+        + ".",
+        err=as_json,
     )
+    if no_fetch:
+        return 0
+    results = sorted(fetch_all(app.settings, path=target, sources=slugs), key=lambda r: (r["slug"], r["url"]))
+    if as_json:
+        echo_json(results)
+    else:
+        width = max((len(r["slug"]) for r in results), default=4)
+        click.echo(f"{'SLUG':<{width}}  {'KIND':<7}  {'STATUS':<6}  {'ITEMS':>5}  {'NEWEST':<25}  URL / ERROR")
+        for r in results:
+            items = "" if r["items"] is None else str(r["items"])
+            detail = r["url"] + (f"  ({r['error']})" if r["error"] else "")
+            newest = (r["newest"] or "")[:25]
+            click.echo(f"{r['slug']:<{width}}  {r['kind']:<7}  {r['status']:<6}  {items:>5}  {newest:<25}  {detail}")
+    failed = sum(r["status"] != "ok" for r in results)
+    summary(f"{len(results) - failed} of {len(results)} entry points answered with readable content.")
+    return 1 if failed else 0
