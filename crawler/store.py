@@ -154,14 +154,15 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
     links: list[dict[str, int]] = []
     try:
         with db.engine.begin() as connection:
-            before = _stored_hashes(connection, [row["url_hash"] for row in unique])
-            new_rows = [row for row in unique if row["url_hash"] not in before]
-            if not new_rows:
+            # Rows stored before (this or a concurrent crawl) conflict and are skipped; RETURNING
+            # gives the ids of exactly the rows this statement inserted.
+            inserted = connection.execute(
+                _insert(connection).returning(ARTICLES.c.url_hash, ARTICLES.c.id), unique
+            ).all()
+            by_hash = {row["url_hash"]: row for row in unique}
+            fresh = sorted(((article_id, by_hash[digest]) for digest, article_id in inserted), key=_first)
+            if not fresh:
                 return StoredBatch(0, 0, len(rows))
-            # "Do nothing" on conflict covers a concurrent crawl storing the same URL meanwhile.
-            connection.execute(_insert(connection), new_rows)
-            ids = _ids_by_hash(connection, [row["url_hash"] for row in new_rows])
-            fresh = sorted(((ids[row["url_hash"]], row) for row in new_rows if row["url_hash"] in ids), key=_first)
             by_content = _first_by_content(connection, [row["content_hash"] for _, row in fresh if row["content_hash"]])
             for article_id, row in fresh:
                 digest, sig = row["content_hash"], row["signature"]
@@ -205,14 +206,6 @@ def _stored_hashes(connection: Connection, hashes: list[str]) -> set[str]:
     for chunk in _chunks(hashes):
         found.update(connection.scalars(select(ARTICLES.c.url_hash).where(ARTICLES.c.url_hash.in_(chunk))))
     return found
-
-
-def _ids_by_hash(connection: Connection, hashes: list[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in _chunks(hashes):
-        query = select(ARTICLES.c.url_hash, ARTICLES.c.id).where(ARTICLES.c.url_hash.in_(chunk))
-        ids.update((digest, article_id) for digest, article_id in connection.execute(query))
-    return ids
 
 
 def _first_by_content(connection: Connection, digests: list[str]) -> dict[str, tuple[int, int]]:
