@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,9 +50,10 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
 
     Twelve invented outlets (Russian state, Western, Ukrainian, independent Russian and
     fact-checkers, in English, French and Russian) are served on 127.0.0.1 with RSS and Atom
-    feeds and DAYS days of articles. The demo crawls them, classifies the articles (training the
-    out-of-the-box model first), computes trends and alerts and writes today's digest to OUT as
-    <date>.html, <date>.md and <date>.json. Your own settings are not used.
+    feeds and DAYS days of articles. The demo imports the analyst labels shipped with it, crawls
+    the outlets, classifies the articles (training the out-of-the-box model first), computes
+    trends and alerts and writes today's digest to OUT as <date>.html, <date>.md and <date>.json.
+    Your own settings and data are not used.
     """
     from narrative_tracker.demo import pipeline
     from narrative_tracker.settings import load_settings
@@ -80,14 +84,19 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
                 summary(
                     f"Imported {labels} analyst labels for the first training ({paths.data / 'analyst-labels.jsonl'})"
                 )
-                reports = pipeline.run_jobs(settings, database, stop, on_step=_show_step)
-                day = pipeline.today_utc()
+                with _stopping_on_signals(stop):
+                    reports = pipeline.run_jobs(settings, database, stop, on_step=_show_step)
+                digest_runs = [r for r in reports if r.name == "digest"]
+                day = str(digest_runs[0].stats.get("date")) if digest_runs else pipeline.today_utc()
                 files = pipeline.digest_files(paths.out, day)
                 from narrative_tracker.demo.summary import summarize
 
                 result = summarize(database, paths.out / f"{day}.json")
             finally:
                 database.dispose()
+        if stop.is_set():
+            summary(f"Demo interrupted; what it did so far is in {paths.data}.")
+            return 130
         ok = bool(reports) and all(r.status == "success" for r in reports) and len(files) == 3
         if as_json:
             echo_json(
@@ -117,6 +126,22 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
     finally:
         stop.set()
         web.stop()
+
+
+@contextlib.contextmanager
+def _stopping_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C or SIGTERM while the jobs run: stop the running job cleanly (recorded as interrupted)."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        summary(f"{signal.Signals(signum).name}: stopping the demo ...")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _show_step(report: StepReport) -> None:

@@ -1,9 +1,11 @@
 """Running the real pipeline over the demo world: the code behind ``narrative-tracker demo``.
 
 Nothing here stands in for a stage of the product. The demo writes a sources catalogue and a
-settings file into a fresh data directory, then runs the jobs exactly as ``narrative-tracker jobs
-run crawl --chain`` and the scheduler do (``jobs.runner``: run history, child processes), and
-finally the scheduler's ``digest`` job, which delivers the digest to the ``[digest.folder]``
+settings file into a fresh data directory, imports the analyst labels shipped with it as
+``narrative-tracker labels import`` does, then runs the jobs exactly as ``narrative-tracker jobs
+run crawl --chain`` and the scheduler do (``jobs.runner``: run history, child processes; the
+classify job trains the out-of-the-box model on the taxonomy examples and the stored labels),
+and finally the scheduler's ``digest`` job, which delivers the digest to the ``[digest.folder]``
 channel: the output folder.
 """
 
