@@ -48,7 +48,9 @@ def free_port() -> int:
 
 def test_crawl_then_classify_then_trends_on_a_real_scheduler(site: Site, tmp_path: Path, db_url: str) -> None:
     catalogue = write_catalogue(tmp_path / "sources.toml", site, ["wire", "rewrite", "fr", "ru"])
-    config = write_crawl_config(tmp_path / "home", catalogue, db_url)
+    # A generous download timeout: on a loaded machine a page may answer slowly, and this test is about
+    # the order of the jobs, not about timeouts.
+    config = write_crawl_config(tmp_path / "home", catalogue, db_url, download_timeout=15)
     port = free_port()
     config.write_text(
         config.read_text()
@@ -88,11 +90,13 @@ def test_crawl_then_classify_then_trends_on_a_real_scheduler(site: Site, tmp_pat
     assert classify.finished_at is not None and trends.started_at >= classify.finished_at
     assert health["jobs"]["crawl"]["last_success"] and health["jobs"]["classify"]["last_success"]
 
-    # Later crawls find nothing new: no article stored twice.
-    later = [run for run in runs if run.job == "crawl" and run.status == "success"][1:]
-    assert later and all(run.stats.get("new_articles", 0) == 0 for run in later), [r.stats for r in later]
+    # Crawling again and again stores no article twice: the rows are the new articles the runs reported.
+    crawls = [run for run in runs if run.job == "crawl" and run.status == "success"]
+    assert len(crawls) >= 2
     with database.session() as session:
         urls = session.scalar(select(func.count(func.distinct(Article.url_hash))))
         rows = session.scalar(select(func.count()).select_from(Article))
-    assert urls == rows == first_crawl.stats["new_articles"]
+    assert urls == rows
+    if all(run.status == "success" for run in runs if run.job == "crawl"):  # (an interrupted run has no stats)
+        assert rows == sum(run.stats.get("new_articles", 0) for run in crawls), [r.stats for r in crawls]
     database.dispose()
