@@ -26,6 +26,8 @@ class Outlet:
     #: Articles published on an ordinary day (news of every kind, narratives included).
     per_day: int
     tagline: str
+    #: Encoding of the outlet's web pages (its feed is UTF-8); some Russian sites still use windows-1251.
+    charset: str = "utf-8"
 
     @property
     def prefix(self) -> str:
@@ -42,7 +44,7 @@ OUTLETS: tuple[Outlet, ...] = (
     Outlet("vestnik-derzhavy", "Вестник Державы", "russian-state", "RU", "ru", "rss",
            "vestnik-derzhavy.example", 7, "Государственное информационное агентство"),
     Outlet("novy-kurs", "Новый курс", "russian-state", "RU", "ru", "atom",
-           "novy-kurs.example", 6, "Ежедневная общественно-политическая газета"),
+           "novy-kurs.example", 6, "Ежедневная общественно-политическая газета", charset="windows-1251"),
     Outlet("eurasia-today", "Eurasia Today", "russian-state", "RU", "en", "atom",
            "eurasia-today.example", 6, "The other side of the story"),
     Outlet("horizon-eurasie", "Horizon Eurasie", "russian-state", "RU", "fr", "rss",

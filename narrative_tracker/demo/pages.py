@@ -87,7 +87,7 @@ def article_page(article: DemoArticle, base_url: str, related: Sequence[DemoArti
     lede, *body = text.paragraphs
     paragraphs = "".join(f"<p>{escape(p)}</p>" for p in body)
     html = (
-        f'<!DOCTYPE html><html lang="{outlet.lang}"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{outlet.lang}"><head><meta charset="{outlet.charset}">'
         f"<title>{escape(text.title)} | {escape(outlet.name)}</title>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="description" content="{escape(lede)}">'
@@ -112,19 +112,19 @@ def article_page(article: DemoArticle, base_url: str, related: Sequence[DemoArti
         f'<section class="comments"><p>{escape(str(chrome["comments"]))}</p></section></main>'
         f"{_footer(outlet, article.published.year)}</body></html>"
     )
-    return html.encode("utf-8")
+    return html.encode(outlet.charset, errors="xmlcharrefreplace")
 
 
 def home_page(outlet: Outlet, articles: Sequence[DemoArticle], base_url: str, now: datetime) -> bytes:
     chrome = CHROME[outlet.lang]
     latest = list(reversed(articles[-40:]))
     html = (
-        f'<!DOCTYPE html><html lang="{outlet.lang}"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{outlet.lang}"><head><meta charset="{outlet.charset}">'
         f"<title>{escape(outlet.name)}</title></head><body>{_header(outlet, base_url)}"
         f'<main><h1>{escape(str(chrome["latest"]))}</h1><ul class="latest">{_link_list(latest, base_url)}</ul></main>'
         f"{_footer(outlet, now.year)}</body></html>"
     )
-    return html.encode("utf-8")
+    return html.encode(outlet.charset, errors="xmlcharrefreplace")
 
 
 def rss_feed(outlet: Outlet, articles: Sequence[DemoArticle], base_url: str, now: datetime) -> bytes:

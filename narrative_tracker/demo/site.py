@@ -48,7 +48,8 @@ class DemoSite:
     def _put_article(self, article: DemoArticle) -> None:
         earlier = self._articles[article.outlet.slug][-6:-1]
         body = article_page(article, self.web.base_url, list(reversed(earlier)))
-        self.web.site[article.path] = Page(body, last_modified=article.published.timestamp())
+        page_type = f"text/html; charset={article.outlet.charset}"
+        self.web.site[article.path] = Page(body, page_type, last_modified=article.published.timestamp())
 
     def _put_indexes(self, outlet: Outlet, now: datetime) -> None:
         items = self._articles[outlet.slug]
@@ -57,7 +58,7 @@ class DemoSite:
         feed = render(outlet, items, self.web.base_url, now)
         self.web.site[outlet.feed_path] = Page(feed, FEED_TYPES[outlet.feed_format], last_modified=newest)
         home = home_page(outlet, items, self.web.base_url, now)
-        self.web.site[f"{outlet.prefix}/"] = Page(home, last_modified=newest)
+        self.web.site[f"{outlet.prefix}/"] = Page(home, f"text/html; charset={outlet.charset}", last_modified=newest)
 
     def catalogue(self) -> str:
         """The sources catalogue (TOML) that points the crawler at the demo outlets."""
