@@ -19,6 +19,7 @@ from narrative_tracker.cli.output import echo_json, summary
 
 if TYPE_CHECKING:
     from narrative_tracker.demo.pipeline import DemoPaths, StepReport
+    from narrative_tracker.demo.site import DemoSite
     from narrative_tracker.demo.summary import DemoSummary
 
 DEFAULT_OUT = Path("narrative-tracker-demo")
@@ -186,13 +187,12 @@ def _print_summary(result: DemoSummary, files: list[Path], paths: DemoPaths) -> 
     click.echo(f"Settings: {paths.config}  (use it with --config to explore: trends, alerts, export ...)")
 
 
-def _keep_running(site: object, paths: DemoPaths) -> int:
+def _keep_running(site: DemoSite, paths: DemoPaths) -> int:
     """The scheduler in its own process and new articles on the news web, until Ctrl-C."""
     from narrative_tracker.demo import pipeline
-    from narrative_tracker.demo.site import DemoSite, LivePublisher
+    from narrative_tracker.demo.site import LivePublisher
     from narrative_tracker.settings import load_settings
 
-    assert isinstance(site, DemoSite)
     with pipeline.demo_environment(paths.data):
         service = load_settings(paths.config).service
     publisher = LivePublisher(site, pipeline.LIVE_PUBLISH_SECONDS).start()

@@ -29,13 +29,14 @@ from narrative_tracker.errors import UsageError
 if TYPE_CHECKING:
     from jobs.runner import RunOutcome
     from narrative_tracker.demo.site import DemoSite
+    from narrative_tracker.newsweb import NewsWeb
     from narrative_tracker.settings import Settings
     from storage.database import Database
 
 #: Marks a data directory as written by the demo, so that a new run may replace it.
 MARKER = ".narrative-tracker-demo"
 ENV_PREFIX = "NARRATIVE_TRACKER_"
-#: Minutes between scheduled crawls when the demo is left running.
+#: How often the scheduler crawls when the demo is left running (an ``every`` interval).
 LIVE_CRAWL_EVERY = "1m"
 #: Seconds between two new articles on the news web when the demo is left running.
 LIVE_PUBLISH_SECONDS = 20.0
@@ -207,7 +208,7 @@ def today_utc() -> str:
     return datetime.now(UTC).date().isoformat()
 
 
-def build_site(days: int) -> tuple[DemoSite, Any]:
+def build_site(days: int) -> tuple[DemoSite, NewsWeb]:
     """The demo world planned and put on a started local news web; returns (site, web)."""
     from narrative_tracker.demo.site import DemoSite
     from narrative_tracker.demo.world import plan
