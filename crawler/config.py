@@ -39,7 +39,8 @@ class CrawlerSettings(Section):
     #: Extracted text shorter than this is "not an article" unless the feed summary can stand in.
     min_text_chars: int = Field(default=150, ge=0)
     #: Worker processes for text extraction, language and signatures (0: in the crawl process).
-    extraction_workers: int = Field(default=1, ge=0, le=32)
+    #: They share trafilatura and the language model; each adds about 55 MB.
+    extraction_workers: int = Field(default=2, ge=0, le=32)
     #: MinHash Jaccard threshold above which two articles are the same story (copies, light rewrites).
     duplicate_threshold: float = Field(default=0.5, gt=0, lt=1)
     #: Days of stored articles whose signatures are loaded to find near-duplicates at crawl start

@@ -24,6 +24,8 @@ class CrawlTracker:
     scheduled: int = 0
     #: Largest resident memory of one extraction worker (MB), when it could be read.
     worker_peak_memory_mb: float = 0.0
+    #: CPU seconds used by the extraction workers, when it could be read.
+    worker_cpu_seconds: float = 0.0
     #: Articles finished one way or another (the progress count).
     finished: int = 0
     _outstanding: Counter[int] = field(default_factory=Counter)

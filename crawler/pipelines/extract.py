@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from urllib.parse import urljoin
 
 from scrapy.exceptions import DropItem
 
-from crawler.extract import ExtractedPage, PageInput, extract_pages, warm_up
+from crawler.extract import ExtractedPage, PageInput, extract_pages
 from crawler.urls import is_http, normalize_url, on_domains, url_hash
 
 logger = logging.getLogger(__name__)
@@ -27,26 +28,38 @@ BATCH_WAIT = 0.005
 
 
 def make_executor(workers: int) -> Executor | None:
+    """A pool of extraction workers forked from a server process that has loaded trafilatura and
+    the language model once (they share those pages); None for ``workers == 0`` (in-process).
+
+    Not forked from the crawl process itself: it runs threads (Twisted's, the pool's own), and a
+    fork could copy a lock held by one of them.
+    """
     if workers <= 0:
         return None
-    # spawn: the crawl process runs threads (Twisted, DNS); forking it could copy a held lock.
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up
-    )
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["crawler._preload"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def _worker_peak_mb(executor: Executor) -> float:
-    """Largest peak resident memory among the pool's workers (Linux /proc; 0 where unreadable)."""
-    peak = 0.0
+def _worker_usage(executor: Executor) -> tuple[float, float]:
+    """(largest peak resident MB, total CPU seconds) of the pool's workers, from Linux /proc.
+
+    Read before the pool shuts down: the workers are children of the fork server, not of this
+    process, so their usage never reaches this process's RUSAGE_CHILDREN. (0, 0) where unreadable.
+    """
+    peak, cpu = 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for pid in list(getattr(executor, "_processes", None) or {}):  # no public API lists the workers
         try:
             status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
+        cpu += (int(fields[11]) + int(fields[12])) / ticks  # utime and stime
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 peak = max(peak, int(line.split()[1]) / 1024)
-    return round(peak, 1)
+    return round(peak, 1), round(cpu, 2)
 
 
 class NotAnArticle(DropItem):
@@ -73,7 +86,8 @@ class ExtractPipeline:
 
     def close_spider(self) -> None:
         if self.executor is not None:
-            self.crawler.spider.tracker.worker_peak_memory_mb = _worker_peak_mb(self.executor)
+            tracker = self.crawler.spider.tracker
+            tracker.worker_peak_memory_mb, tracker.worker_cpu_seconds = _worker_usage(self.executor)
             self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def _extract(self, page: PageInput) -> ExtractedPage | str:

@@ -236,7 +236,13 @@ class NewsSpider(scrapy.Spider):
         self.tracker.feeds["failed"] += 1
         self.tracker.errors[f"{entry.kind}-{kind}"] += 1
         message = f"{kind}: {failure.getErrorMessage()}"
-        self.tracker.feed_polled(entry.row.id, failure_state(entry.row, message, self._unhealthy_after))
+        state = failure_state(entry.row, message, self._unhealthy_after)
+        if not state["healthy"]:
+            logger.warning(
+                "%s (%s) is unhealthy: %d failures in a row (last: %s); next poll after %s",
+                entry.row.url, entry.source.slug, state["consecutive_failures"], message, state["next_poll_at"],
+            )  # fmt: skip
+        self.tracker.feed_polled(entry.row.id, state)
 
     # -- articles -------------------------------------------------------------------------------
 

@@ -235,7 +235,8 @@ def build_site(web: NewsWeb) -> Site:
     site.articles["/list/two.html"] = (texts.LISTING_TWO_TITLE, "en")
 
     # broken: a truncated feed; down: a feed that answers 500
-    pages["/broken/rss.xml"] = Page(rss([(texts.FR_TITLE, u("/fr/a1.html"), "")])[:-60], "application/rss+xml")
+    # Cut inside the closing tags: the entry (also in the fr feed) is complete, the XML is not.
+    pages["/broken/rss.xml"] = Page(rss([(texts.FR_TITLE, u("/fr/a1.html"), "")])[:-23], "application/rss+xml")
     site.feeds["broken"] = u("/broken/rss.xml")
     pages["/down/rss.xml"] = Page(b"down", status=500)
     site.feeds["down"] = u("/down/rss.xml")
