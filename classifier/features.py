@@ -20,7 +20,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 WORD_MAX_CHARS = 20_000
 STANCE_FEATURES = 2**18
-CHAR_MAX_CHARS = 1_500
+CHAR_MAX_CHARS = 1_000
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _DIGITS = re.compile(r"\d+")
 

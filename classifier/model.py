@@ -78,6 +78,10 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     stance_features : int
         The last ``stance_features`` columns of X serve the stance models only (0: every column
         serves both).
+    nb_scaling : tuple of float
+        Candidate powers of the Naive-Bayes log-count ratios that scale a narrative's features
+        before fitting (NB-SVM; 0: no scaling); each narrative gets the one with the best
+        out-of-fold F1.
     random_state : int or None
         Seed for the solvers and the fold shuffling.
     """
@@ -89,11 +93,12 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         stance_C: float = 30.0,
         threshold_folds: int = 3,
         threshold_range: tuple[float, float] = (0.1, 0.9),
-        threshold_shrinkage: int = 20,
+        threshold_shrinkage: int = 8,
         min_positives: int = 2,
         gate_subs: bool = True,
         narrative_stance: bool = True,
         stance_features: int = 0,
+        nb_scaling: tuple[float, ...] = (0.0, 1.0),
         random_state: int | None = 0,
     ) -> None:
         self.labels = labels
@@ -106,6 +111,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.gate_subs = gate_subs
         self.narrative_stance = narrative_stance
         self.stance_features = stance_features
+        self.nb_scaling = nb_scaling
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
@@ -142,8 +148,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         if not 0 <= self.stance_features < X.shape[1]:
             raise ValueError(f"stance_features={self.stance_features} leaves no column for the narratives")
         narrative_X, stance_X = self._split(X)
-        self.coef_, self.intercept_, self.trained_ = self._fit_weights(narrative_X, Y, weight)
-        self.thresholds_ = self._tune_thresholds(narrative_X, Y, weight, groups)
+        self.thresholds_, self.nb_power_ = self._tune_thresholds(narrative_X, Y, weight, groups)
+        self.coef_, self.intercept_, self.trained_ = self._fit_weights(narrative_X, Y, weight, self.nb_power_)
         stance_weight = weight if stance_weight is None else np.asarray(stance_weight, dtype=np.float64)
         self._fit_stance(stance_X, Y, stance_weight, stance)
         return self
@@ -155,7 +161,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             return X, X
         return X[:, : X.shape[1] - self.stance_features], X
 
-    def _fit_weights(self, X: Any, Y: np.ndarray, weight: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
+    def _fit_weights(
+        self, X: Any, Y: np.ndarray, weight: np.ndarray, power: np.ndarray
+    ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
         n_labels = Y.shape[1]
         # Solvers work on the features present in this data only (hashed spaces are mostly empty).
         present = np.unique(X.indices)
@@ -171,11 +179,19 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             model = LogisticRegression(
                 C=self.C, solver="liblinear", dual=True, max_iter=500, random_state=self.random_state
             )
+            X_known = X[known]
+            scale = _nb_ratios(X_known, y == 1) ** power[j] if power[j] else None
             with warnings.catch_warnings():
                 # Near-separable text data: an unconverged dual solution is still a good model.
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(X[known], y, sample_weight=_balanced(y, weight[known]))
+                model.fit(
+                    X_known if scale is None else sp.csr_matrix(X_known.multiply(scale)),
+                    y,
+                    sample_weight=_balanced(y, weight[known]),
+                )
             coef = model.coef_.ravel().astype(np.float32)
+            if scale is not None:
+                coef = coef * scale  # the scaling folded into the weights: prediction reads raw features
             keep = np.abs(coef) >= 1e-6
             columns.append(
                 sp.csc_matrix((coef[keep], (present[keep], np.zeros(keep.sum(), dtype=np.int64))), shape=(width, 1))
@@ -184,32 +200,47 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             trained[j] = True
         return sp.hstack(columns, format="csc"), intercepts, trained
 
-    def _tune_thresholds(self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    def _tune_thresholds(
+        self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per label: the NB power (among ``nb_scaling``) and the threshold with the best
+        out-of-fold F1 in grouped cross-validation."""
+        candidates = tuple(self.nb_scaling)
         thresholds = np.full(Y.shape[1], 0.5)
+        power = np.full(Y.shape[1], candidates[0], dtype=np.float64)
         folds = min(self.threshold_folds, len(np.unique(groups)))
         if folds < 2:
-            return thresholds
-        oof = np.full(Y.shape, np.nan)
+            return thresholds, power
+        oof = np.full((len(candidates), *Y.shape), np.nan)
         splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
         for train, test in splitter.split(X, groups=groups):
-            coef, intercept, trained = self._fit_weights(X[train], Y[train], weight[train])
-            scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
-            oof[np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]
+            for c, candidate in enumerate(candidates):
+                coef, intercept, trained = self._fit_weights(
+                    X[train], Y[train], weight[train], np.full(Y.shape[1], candidate)
+                )
+                scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
+                oof[c][np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]
         low, high = self.threshold_range
         grid = np.round(np.arange(low, high + 1e-9, 0.025), 3)
         for j in range(Y.shape[1]):
-            usable = (Y[:, j] != UNKNOWN) & ~np.isnan(oof[:, j])
-            y, s = Y[usable, j], oof[usable, j]
-            if y.sum() < 2:
-                continue
-            f1 = [_f1(y, s >= t) for t in grid]
-            # Among equally good thresholds take the middle one: the most stable choice.
-            best = np.flatnonzero(np.isclose(f1, max(f1)))
-            # Trust grows with the number of distinct positive groups (translations of one example count once).
-            positive_groups = len(np.unique(groups[usable][y == 1]))
-            trust = min(1.0, positive_groups / self.threshold_shrinkage) if self.threshold_shrinkage else 1.0
-            thresholds[j] = trust * grid[best[len(best) // 2]] + (1 - trust) * 0.5
-        return thresholds
+            best_f1 = -1.0
+            for c, candidate in enumerate(candidates):
+                usable = (Y[:, j] != UNKNOWN) & ~np.isnan(oof[c][:, j])
+                y, scores_j = Y[usable, j], oof[c][usable, j]
+                if y.sum() < 2:
+                    continue
+                f1 = [_f1(y, scores_j >= t) for t in grid]
+                if max(f1) <= best_f1:
+                    continue
+                best_f1 = max(f1)
+                power[j] = candidate
+                # Among equally good thresholds take the middle one: the most stable choice.
+                best = np.flatnonzero(np.isclose(f1, max(f1)))
+                # Trust grows with the number of distinct positive groups (translations of one example count once).
+                positive_groups = len(np.unique(groups[usable][y == 1]))
+                trust = min(1.0, positive_groups / self.threshold_shrinkage) if self.threshold_shrinkage else 1.0
+                thresholds[j] = trust * grid[best[len(best) // 2]] + (1 - trust) * 0.5
+        return thresholds, power
 
     def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
         self.stance_classes_ = np.array([], dtype=object)
@@ -294,10 +325,36 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, the model expects {self.n_features_in_}")
-        narrative_X = self._split(X)[0]
-        scores = _sigmoid(np.asarray((narrative_X @ self.coef_).todense(), dtype=np.float64) + self.intercept_)
+        narrative_X = sp.csr_matrix(self._split(X)[0])
+        positions, weights = self._dense_weights()
+        # Keep only the columns some classifier uses, renumbered, then one sparse x dense product:
+        # several times faster than a sparse x sparse product over the whole hashed space.
+        mapped = positions[narrative_X.indices]
+        keep = mapped >= 0
+        row_of = np.repeat(np.arange(narrative_X.shape[0]), np.diff(narrative_X.indptr))
+        used = sp.csr_matrix(
+            (narrative_X.data[keep], (row_of[keep], mapped[keep])), shape=(narrative_X.shape[0], weights.shape[0])
+        )
+        scores = _sigmoid(np.asarray(used @ weights, dtype=np.float64) + self.intercept_)
         scores[:, ~self.trained_] = 0.0
         return scores
+
+    def _dense_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """(column -> row of the dense weights or -1, dense weights of the used columns), built once."""
+        cached = self.__dict__.get("_dense_cache")
+        if cached is None:
+            coef = self.coef_.tocsr()
+            used = np.flatnonzero(np.diff(coef.indptr))
+            positions = np.full(coef.shape[0], -1, dtype=np.int64)
+            positions[used] = np.arange(len(used))
+            cached = (positions, coef[used].toarray().astype(np.float32))
+            self.__dict__["_dense_cache"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_dense_cache", None)  # derived from coef_: never saved
+        return state
 
     def decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flags and scores with both levels consistent.
@@ -366,6 +423,14 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         for j in self.narrative_stance_:
             out[:, j] = self.stance_classes_[self.stance_proba(X, j).argmax(axis=1)]
         return out
+
+
+def _nb_ratios(X: Any, positive: np.ndarray) -> np.ndarray:
+    """|log-count ratio| of each feature between two classes (NB-SVM scaling, Wang and Manning 2012)."""
+    present = X.astype(bool).astype(np.float64)
+    p = np.asarray(present[positive].sum(axis=0)).ravel() + 1.0
+    q = np.asarray(present[~positive].sum(axis=0)).ravel() + 1.0
+    return np.abs(np.log((p / p.sum()) / (q / q.sum()))).astype(np.float32)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
