@@ -16,6 +16,7 @@ with the stance of its highest-scoring sub-narrative (or of the coarse row, when
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,9 +25,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from jobs.base import JobContext, JobInterrupted
+from narrative_tracker.errors import StorageError
 from storage.database import Database
 from storage.models import Article, Classification, ModelVersion, Source
 from storage.models.trends import ArticleDay, DailyTrend, SourceDay, SourceNarrativeDay, TrendState
@@ -302,8 +305,26 @@ def update_trends(
     *,
     now: datetime | None = None,
     stop: Any = None,
+    attempts: int = 3,
 ) -> dict[str, Any]:
-    """Bring the trend tables up to date; return stats for the run history."""
+    """Bring the trend tables up to date; return stats for the run history.
+
+    The scheduler never runs two trends jobs at once, but a ``digest`` or ``alerts`` command can
+    update the trends while the job does: the loser of such a race meets the winner's rows (a
+    unique-key error, or SQLite's stale snapshot) and simply tries again, finding less to do.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _update_trends(database, timezone, now=now, stop=stop)
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts:
+                raise StorageError(f"trends could not be updated in {database.url}: {exc.orig or exc}") from exc
+            log.info("trends update met a concurrent writer (%s); trying again", type(exc.orig or exc).__name__)
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _update_trends(database: Database, timezone: str, *, now: datetime | None, stop: Any) -> dict[str, Any]:
     zone = ZoneInfo(timezone)
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     with database.session() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from test_trends_world import ARMS_PAUSE, MILITARY_MIGHT, World
 
 from jobs.trends import article_day, read_trends, update_trends
@@ -196,3 +196,41 @@ def test_trends_command_json_csv_and_chart(tmp_path, capsys, monkeypatch):
     days = run("--narrative", ARMS_PAUSE, "--days", "3")
     assert today.isoformat() in days
     assert "No article flagged" in run("--narrative", "hidden-plots", "--days", "3")
+
+
+def test_two_concurrent_updates_both_succeed_and_count_once(database, db_url):
+    import threading
+
+    from storage.database import open_database
+
+    world = World(database)
+    world.source("rs", "russian-state")
+    world.source("west", "western")
+    with world.batch():
+        for offset in range(30):
+            day = DAY - timedelta(days=offset)
+            world.articles("rs", day, 5, narratives={ARMS_PAUSE: "promotes"})
+            world.articles("west", day, 5, narratives={ARMS_PAUSE: "refutes"})
+    other = open_database(db_url)
+    barrier = threading.Barrier(2)
+    results: list[object] = []
+
+    def update(target) -> None:
+        barrier.wait()
+        try:
+            results.append(update_trends(target, "UTC", now=NOW))
+        except Exception as exc:  # recorded, so that the assertion below shows it
+            results.append(exc)
+
+    threads = [threading.Thread(target=update, args=(db,)) for db in (database, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other.dispose()
+    assert all(isinstance(r, dict) for r in results) and len(results) == 2, results
+    for offset in (0, 17, 29):
+        rows = _rows(database, ARMS_PAUSE, DAY - timedelta(days=offset))
+        assert rows[("russian-state", "en")]["flagged"] == 5 and rows[("western", "en")]["refutes"] == 5
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(ArticleDay)) == 300
