@@ -33,6 +33,7 @@ dropped when one of its sub-narratives has the same alert.
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from jobs.config import AlertSettings
@@ -586,7 +588,30 @@ def evaluate_alerts(
     now: datetime | None = None,
     store: bool = True,
 ) -> list[AlertRecord]:
-    """The alerts for ``day`` (repeats included, marked), stored in the alerts table when ``store``."""
+    """The alerts for ``day`` (repeats included, marked), stored in the alerts table when ``store``.
+
+    Two processes storing the same day's alerts at once (a command during the digest job) race
+    on the table's unique key: the loser evaluates again and replaces the winner's rows.
+    """
+    for attempt in range(1, 4):
+        try:
+            return _evaluate(database, day, thresholds, timezone, now=now, store=store)
+        except (IntegrityError, OperationalError):
+            if attempt == 3:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _evaluate(
+    database: Database,
+    day: date,
+    thresholds: AlertSettings,
+    timezone: str,
+    *,
+    now: datetime | None,
+    store: bool,
+) -> list[AlertRecord]:
     zone = ZoneInfo(timezone)
     now = (now or datetime.now(UTC)).astimezone(zone)
     today = now.date()
