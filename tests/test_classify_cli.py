@@ -131,9 +131,8 @@ def test_classify_marks_every_article_once_and_redoes_with_since(app):
     assert redo["articles"] == 2
     with db.session() as session:
         assert session.scalar(select(func.count()).select_from(Classification)) == len(rows)
-    assert (
-        "YYYY-MM-DD" in CliRunner().invoke(cli, ["--config", str(config), "classify", "--since", "July"]).output or True
-    )
+    bad = CliRunner().invoke(cli, ["--config", str(config), "classify", "--since", "July"])
+    assert bad.exit_code != 0 and "YYYY-MM-DD" in str(bad.exception)
 
 
 def test_the_classify_job_calls_the_same_path(app):
@@ -180,11 +179,8 @@ def test_labels_import_export_and_the_label_queue_from_stdin(app, tmp_path):
         labels = session.execute(
             select(Label.positive, Label.stance, Label.labeller).where(Label.labeller == "ana")
         ).all()
-    assert (
-        sorted((p, s) for p, s, _ in labels) == [(False, None), (True, "refutes"), (True, labels[0][1])]
-        or len(labels) == 3
-    )
-    assert any(s == "refutes" for _, s, _ in labels) and sum(not p for p, _, _ in labels) == 1
+    assert len(labels) == 3 and sum(not positive for positive, _, _ in labels) == 1
+    assert "refutes" in {stance for _, stance, _ in labels}
 
 
 def test_train_promote_refuse_worse_force_and_rollback(app, tmp_path):
