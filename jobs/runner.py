@@ -231,7 +231,8 @@ def execute_in_child(
     if why_stopped == "timeout" and (result is None or result[0] != "success"):
         return "failed", (result[1] if result else {}), f"timed out after {timeout:g} s (raise [jobs.{name}] timeout)"
     if why_stopped == "interrupted" and (result is None or result[0] != "success"):
-        return "interrupted", (result[1] if result else {}), "stopped: the service is shutting down"
+        said = f" ({result[2]})" if result and result[2] else ""
+        return "interrupted", (result[1] if result else {}), f"stopped before it finished (shutdown or Ctrl-C){said}"
     if result is None:
         return "failed", {}, f"the job process ended with exit code {process.exitcode} without reporting"
     return result

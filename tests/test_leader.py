@@ -150,7 +150,7 @@ def test_sigterm_mid_job_stops_the_child_records_interrupted_and_exits_0(
     assert took < 3 + 5 + 5  # shutdown_grace = 3, then the child's stop
     [run] = [run for run in history.list_runs(database) if run.job == "crawl"]
     assert run.status == "interrupted"
-    assert run.error == "stopped: the service is shutting down"
+    assert run.error == "stopped before it finished (shutdown or Ctrl-C) (stopped by the service)"
     assert [c[1] for c in read_calls(home)] == ["start", "stopped"]
 
 
