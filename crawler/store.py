@@ -189,6 +189,7 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
         for article_id in added:  # the transaction was rolled back: so are its signatures
             index.remove(article_id)
         raise
+    index.compact()
     return StoredBatch(
         new=len(fresh),
         duplicates=len(links),
