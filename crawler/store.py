@@ -25,6 +25,10 @@ from storage.models.base import utc_now
 ARTICLES = Article.__table__
 #: Rows per transaction when inserting articles.
 BATCH_SIZE = 1000
+#: Rows per INSERT ... VALUES statement. Each row count makes a different SQL text, and SQLite
+#: keeps every prepared statement it has seen (a 1,000-row one is megabytes): small fixed pages
+#: keep that cache small.
+INSERT_PAGE_ROWS = 50
 _CHUNK = 500  # keys per IN (...) query
 SIGNATURE_BYTES = NUM_PERM * 4
 
@@ -157,7 +161,9 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
             # Rows stored before (this or a concurrent crawl) conflict and are skipped; RETURNING
             # gives the ids of exactly the rows this statement inserted.
             inserted = connection.execute(
-                _insert(connection).returning(ARTICLES.c.url_hash, ARTICLES.c.id), unique
+                _insert(connection).returning(ARTICLES.c.url_hash, ARTICLES.c.id),
+                unique,
+                execution_options={"insertmanyvalues_page_size": INSERT_PAGE_ROWS},
             ).all()
             by_hash = {row["url_hash"]: row for row in unique}
             fresh = sorted(((article_id, by_hash[digest]) for digest, article_id in inserted), key=_first)
