@@ -101,8 +101,8 @@ def main() -> None:
     parser.add_argument("--train-docs", type=int)
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
-    n_articles = args.articles or (3_000 if args.quick else 20_000)
-    n_train = args.train_docs or (3_000 if args.quick else 20_000)
+    n_articles = args.articles or (2_000 if args.quick else 20_000)
+    n_train = args.train_docs or (400 if args.quick else 20_000)
     taxonomy = load_taxonomy()
     labels = label_ids(taxonomy)
 

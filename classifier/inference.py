@@ -58,17 +58,31 @@ class Explainer:
         weights = column.toarray().ravel()[words.indices] * words.data
         return {int(i): float(w) for i, w in zip(words.indices, weights, strict=True) if w > 0}
 
+    def sentence_features(self, document: str) -> tuple[list[str], list[set[int]]]:
+        """The sentences of a document with the word features of each (computed once per document)."""
+        sentences = split_sentences(document)
+        features = []
+        for sentence in sentences:
+            ids = {self.vocabulary.get(t) for t in self.analyzer(sentence)}
+            ids.discard(None)
+            features.append(ids)  # type: ignore[arg-type]
+        return sentences, features
+
     def explain(
-        self, document: str, row: Any, label: int, patterns: Sequence[re.Pattern[str]] = ()
+        self,
+        parts: tuple[list[str], list[set[int]]],
+        row: Any,
+        label: int,
+        patterns: Sequence[re.Pattern[str]] = (),
     ) -> tuple[list[str], list[tuple[str, float]]]:
+        """Evidence sentences (1-3, in text order) and top terms of ``label`` for one document."""
         contributions = self.terms(row, label)
         top = sorted(contributions.items(), key=lambda item: -item[1])[:MAX_TERMS]
         terms = [(str(self.names[i]), round(w, 4)) for i, w in top]
-        sentences = split_sentences(document)
+        sentences, features = parts
         scored = []
-        for position, sentence in enumerate(sentences):
-            features = {self.vocabulary.get(t) for t in self.analyzer(sentence)}
-            value = sum(contributions.get(f, 0.0) for f in features if f is not None)
+        for position, (sentence, ids) in enumerate(zip(sentences, features, strict=True)):
+            value = sum(contributions.get(f, 0.0) for f in ids)
             if any(p.search(sentence) for p in patterns):
                 value += 1.0  # an analyst's phrase marks the sentence that carries the narrative
             if value > 0:
@@ -99,12 +113,15 @@ def analyse(
     results: list[Prediction] = []
     for i in range(len(documents)):
         found = []
+        parts = None
         for j in np.flatnonzero(flags[i]):
             flag = Flag(id=str(labels[j]), score=round(float(scores[i, j]), 4), stance=str(stances[i, j]))
             if explainer is not None:
                 source = _explaining_label(classifier, flags[i], scores[i], j)
                 patterns = taxonomy.patterns_of(str(labels[source])) if taxonomy else ()
-                flag.evidence, flag.terms = explainer.explain(documents[i], features[i], source, patterns)
+                if parts is None:
+                    parts = explainer.sentence_features(documents[i])
+                flag.evidence, flag.terms = explainer.explain(parts, features[i], source, patterns)
             found.append(flag)
         found.sort(key=lambda f: (-f.score, f.id))
         results.append(found)
