@@ -5,8 +5,8 @@ next to a plain baseline in the same folds, per narrative and per language.
         [--extra ../shared/data/euvsdisinfo/titles-dev.jsonl] --out docs/model-report.md
 
 The baseline is the reference the issue names: word + character TF-IDF, one-vs-rest logistic
-regression with default thresholds (0.5), coarse level derived from the fine predictions, a
-logistic-regression stance model on the same features. ``--extra`` records are added to every
+regression (balanced class weights) with the default threshold 0.5, coarse level derived from the
+fine predictions, a logistic-regression stance model on the same features. ``--extra`` records are added to every
 training fold (never tested on); those sharing a group (same normalised title) with a test
 record are dropped from that fold, so the cross-validation stays honest.
 """
@@ -50,7 +50,9 @@ def baseline_predict(train: Sequence[Record], test: Sequence[Record]) -> list[Pr
     binarizer = MultiLabelBinarizer()
     Y = binarizer.fit_transform([sorted(r.positives) for r in train])
     keep = Y.sum(axis=0) > 0
-    model = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(X, Y[:, keep])
+    # Balanced class weights: without them this reference flags almost nothing at 0.5 on rare
+    # narratives (coarse macro-F1 about 0.11 here), a strawman rather than a baseline.
+    model = OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced")).fit(X, Y[:, keep])
     flags = model.predict(T)
     ids = binarizer.classes_[keep]
     stance_rows = [(i, s) for i, r in enumerate(train) for s in set(r.positives.values()) if s]
@@ -176,6 +178,12 @@ def render(dataset: Path, results: list[tuple[str, dict[str, Any]]], taxonomy: T
         "The baseline is fitted and scored in exactly the same folds. Fine level: the ids as labelled; coarse: "
         "the part before `/`. Macro-F1 averages over narratives present in the gold labels. Stance accuracy: "
         "gold (record, narrative) pairs with a stance that the model flagged, at that id or its coarse narrative.",
+        "",
+        "The baseline here is our re-implementation of the plain reference (word + character TF-IDF, one-vs-rest "
+        "logistic regression with balanced class weights, threshold 0.5, coarse level derived from the fine one). "
+        "The issue quotes its own run of that reference at coarse macro-F1 0.556 in grouped cross-validation on "
+        "this file, and 0.535 (stance 0.946) on held-out cases; without class weights our re-implementation flags "
+        "almost nothing on rare narratives (about 0.11), so the weighted variant is the fairer comparison.",
         "",
         "This data is English only, so the per-language table cannot show a language effect here; the model "
         "gives every language the same total weight in training, and the tests check that French and Russian "
