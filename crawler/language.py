@@ -14,6 +14,8 @@ from typing import Any
 UNDETERMINED = "und"
 #: Characters of the text py3langid reads: enough to be sure, and its cost grows with the length.
 SAMPLE_CHARS = 1000
+#: Characters read only to check a declared language (a wrong template is plain in a paragraph).
+CHECK_CHARS = 400
 #: Text shorter than this is not enough to overrule a declared language.
 MIN_CHARS_TO_OVERRULE = 400
 #: Normalised py3langid probability needed to overrule a declared language.
@@ -62,9 +64,9 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-def detect_language(text: str) -> tuple[str, float]:
+def detect_language(text: str, *, sample_chars: int = SAMPLE_CHARS) -> tuple[str, float]:
     """py3langid's guess for ``text`` and its normalised probability; ("und", 0) for empty text."""
-    sample = text[:SAMPLE_CHARS]
+    sample = text[:sample_chars]
     if not sample.strip():
         return UNDETERMINED, 0.0
     code, probability = _identifier().classify(sample)
@@ -74,8 +76,9 @@ def detect_language(text: str) -> tuple[str, float]:
 def article_language(html: str, text: str, content_language: str | None = None) -> str:
     """ISO 639-1 code of an article, or "und" when nothing tells it."""
     declared = declared_language(html, content_language)
-    detected, confidence = detect_language(text)
     if declared is None:
-        return detected
-    overrule = len(text) >= MIN_CHARS_TO_OVERRULE and confidence >= OVERRULE_CONFIDENCE
-    return detected if overrule and detected not in (declared, UNDETERMINED) else declared
+        return detect_language(text)[0]
+    if len(text) < MIN_CHARS_TO_OVERRULE:
+        return declared
+    detected, confidence = detect_language(text, sample_chars=CHECK_CHARS)
+    return detected if confidence >= OVERRULE_CONFIDENCE and detected not in (declared, UNDETERMINED) else declared
