@@ -9,7 +9,7 @@ the file and line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -120,8 +120,3 @@ def write_records(records: Iterable[Record], out: TextIO) -> int:
         out.write(json.dumps(record_to_json(record), ensure_ascii=False) + "\n")
         count += 1
     return count
-
-
-def iter_lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as handle:
-        yield from handle
