@@ -56,14 +56,13 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "LOGSTATS_INTERVAL": 0,
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # counted in the summary under "not-an-article"
         # Scrapy components this crawl has no use for cost per request: off. (The domain rules are
-        # SafetyMiddleware's; no HTTP auth; no Referer sent to outlets; no depth to track.)
+        # SafetyMiddleware's; no HTTP auth; no depth to track.)
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
             "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
             "crawler.middlewares.SafetyMiddleware": 50,
         },
         "SPIDER_MIDDLEWARES": {
-            "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
             "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
             "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
         },
