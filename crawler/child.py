@@ -34,6 +34,13 @@ def _peak_memory_mb() -> float:
 
 
 def run(plan: dict[str, Any], events: IO[str]) -> int:
+    config = CrawlerSettings.model_validate(plan["crawler"])
+    pool = None
+    if plan.get("mode") != "check":
+        from crawler.workers import start_executor
+
+        # First: the workers load trafilatura on one core while this process imports Scrapy.
+        pool = start_executor(config.extraction_workers)
     from scrapy.utils.reactor import install_reactor
 
     # Before anything imports twisted.internet.reactor and installs the default one.
@@ -48,7 +55,6 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     from crawler.tracker import CrawlTracker
     from storage.database import open_database
 
-    config = CrawlerSettings.model_validate(plan["crawler"])
     sources = [SourceSpec.model_validate(s) for s in plan["sources"]]
 
     def emit(event: dict[str, Any]) -> None:
@@ -88,8 +94,11 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
         config=config,
         index=index,
         max_articles=plan.get("max_articles"),
+        extraction_pool=pool,
     )
     process.start(install_signal_handlers=True)
+    if pool is not None:  # the pipeline shuts it down; not when the crawl could not start
+        pool.shutdown(wait=False, cancel_futures=True)
     if progress.running:
         progress.stop()
     memory.sample()

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from pathlib import Path
+from concurrent.futures import Executor, Future
 from typing import Any
 from urllib.parse import urljoin
 
@@ -19,47 +16,13 @@ from scrapy.exceptions import DropItem
 
 from crawler.extract import ExtractedPage, PageInput, extract_pages
 from crawler.urls import is_http, normalize_url, on_domains, url_hash
+from crawler.workers import make_executor, worker_usage
 
 logger = logging.getLogger(__name__)
 
 #: Pages per round trip to a worker, and the longest a page waits for its batch to fill.
 BATCH_SIZE = 8
 BATCH_WAIT = 0.005
-
-
-def make_executor(workers: int) -> Executor | None:
-    """A pool of extraction workers forked from a server process that has loaded trafilatura and
-    the language model once (they share those pages); None for ``workers == 0`` (in-process).
-
-    Not forked from the crawl process itself: it runs threads (Twisted's, the pool's own), and a
-    fork could copy a lock held by one of them.
-    """
-    if workers <= 0:
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler._preload"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
-
-
-def _worker_usage(executor: Executor) -> tuple[float, float]:
-    """(largest peak resident MB, total CPU seconds) of the pool's workers, from Linux /proc.
-
-    Read before the pool shuts down: the workers are children of the fork server, not of this
-    process, so their usage never reaches this process's RUSAGE_CHILDREN. (0, 0) where unreadable.
-    """
-    peak, cpu = 0.0, 0.0
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for pid in list(getattr(executor, "_processes", None) or {}):  # no public API lists the workers
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        cpu += (int(fields[11]) + int(fields[12])) / ticks  # utime and stime
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                peak = max(peak, int(line.split()[1]) / 1024)
-    return round(peak, 1), round(cpu, 2)
 
 
 class NotAnArticle(DropItem):
@@ -76,7 +39,9 @@ class ExtractPipeline:
     def __init__(self, crawler: Any) -> None:
         self.crawler = crawler
         self.min_text_chars = crawler.settings.getint("NT_MIN_TEXT_CHARS")
-        self.executor: Executor | None = make_executor(crawler.settings.getint("NT_EXTRACTION_WORKERS"))
+        # The crawl process starts the pool before Scrapy (``start_executor``) and hands it over
+        # through the spider; a pipeline used on its own makes its own.
+        self.executor: Executor | None = None
         self._batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -84,10 +49,14 @@ class ExtractPipeline:
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
         return cls(crawler)
 
+    def open_spider(self) -> None:
+        pool = getattr(self.crawler.spider, "extraction_pool", None)
+        self.executor = pool or make_executor(self.crawler.settings.getint("NT_EXTRACTION_WORKERS"))
+
     def close_spider(self) -> None:
         if self.executor is not None:
             tracker = self.crawler.spider.tracker
-            tracker.worker_peak_memory_mb, tracker.worker_cpu_seconds = _worker_usage(self.executor)
+            tracker.worker_peak_memory_mb, tracker.worker_cpu_seconds = worker_usage(self.executor)
             self.executor.shutdown(wait=True, cancel_futures=True)
 
     async def _extract(self, page: PageInput) -> ExtractedPage | str:

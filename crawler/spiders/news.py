@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -119,9 +120,12 @@ class NewsSpider(scrapy.Spider):
         config: CrawlerSettings,
         index: DuplicateIndex,
         max_articles: int | None = None,
+        extraction_pool: Executor | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        #: Extraction workers already started by the crawl process (the pipeline uses them).
+        self.extraction_pool = extraction_pool
         self.index = index
         self.entries = entries
         self.database = database
