@@ -140,7 +140,14 @@ def main() -> int:
     events = _event_stream()
     plan = json.loads(sys.stdin.read())
     # Scrapy installs the root log handler (LOG_LEVEL, on stderr) when the crawl process starts.
-    return run(plan, events)
+    status = run(plan, events)
+    # Everything is stored, the workers are shut down and the summary is out: skip the
+    # interpreter's teardown, which frees Scrapy's and Twisted's objects one by one (about 0.2 s
+    # that the caller would wait for). An exception above still ends the normal way.
+    logging.shutdown()
+    events.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -160,13 +160,12 @@ def _run_child(
     reader.start()
     deadline = time.monotonic() + timeout
     timed_out = interrupted = False
-    while child.poll() is None:
+    while not _exited(child, within=0.2):  # waits on the child: its end is seen at once
         if stop.is_set() or time.monotonic() >= deadline:
             interrupted, timed_out = stop.is_set(), not stop.is_set()
             logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
             _stop_child(child)
             break
-        stop.wait(0.2)
     reader.join(timeout=10)
     returncode = child.wait()
     stats = dict(summary.get("stats") or {})
@@ -175,6 +174,14 @@ def _run_child(
     stats["timed_out"] = timed_out
     stats["interrupted"] = interrupted
     return stats
+
+
+def _exited(child: subprocess.Popen[str], *, within: float) -> bool:
+    try:
+        child.wait(timeout=within)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _read_events(
