@@ -161,3 +161,23 @@ def test_the_starter_config_is_valid_and_matches_the_defaults(tmp_path):
 )
 def test_parse_every(text, expected):
     assert parse_every(text) == expected
+
+
+def test_every_setting_is_documented_in_the_starter_config():
+    """A key a user cannot discover is a key nobody sets: `init` must show them all."""
+    import re
+
+    from narrative_tracker.cli.setup import EXAMPLE_CONFIG
+    from narrative_tracker.configmodel import Section
+    from narrative_tracker.settings import SECTIONS
+
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    missing = [
+        f"{section}.{name}"
+        for section, model in SECTIONS.items()
+        for name, info in model.model_fields.items()
+        if not (isinstance(info.annotation, type) and issubclass(info.annotation, Section))
+        and not any(isinstance(a, type) and issubclass(a, Section) for a in getattr(info.annotation, "__args__", ()))
+        and not re.search(rf"^#?\s*{name}\s*=", text, re.MULTILINE)
+    ]
+    assert missing == []
