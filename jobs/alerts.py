@@ -59,6 +59,8 @@ PUSH_DAYS = 7
 #: Days before the alert day whose conditions decide whether it is a repeat.
 REPEAT_LOOKBACK = 7
 EVIDENCE_LIMIT = 10
+#: Of a crossover's evidence, the top promoting Russian state articles of the day shown after the group's own.
+PUSHER_EVIDENCE = 3
 
 
 @dataclass
@@ -536,8 +538,22 @@ def _stored_repeats(session: Session, alerts: list[AlertRecord], day: date) -> N
             expected -= timedelta(days=1)
 
 
+def _first_articles(rows: list[Any], limit: int) -> list[int]:
+    ids: list[int] = []
+    for row in rows:
+        if row.article_id not in ids:
+            ids.append(row.article_id)
+        if len(ids) >= limit:
+            break
+    return ids
+
+
 def _evidence(session: Session, alerts: list[AlertRecord], day: date, active: str, window: _Window) -> None:
-    """Attach the best-scoring articles behind each narrative alert (promoting ones first for crossovers)."""
+    """Attach the best-scoring articles behind each narrative alert.
+
+    Promoting ones first for crossovers and new outlets; a crossover also shows the Russian state
+    articles that pushed the narrative that day.
+    """
     wanted = [alert for alert in alerts if alert.narrative_id]
     if not wanted or not active:
         return
@@ -568,12 +584,20 @@ def _evidence(session: Session, alerts: list[AlertRecord], day: date, active: st
         ]
         wants_promotes = alert.kind in ("crossover", "new-outlet")
         mine.sort(key=lambda r: (wants_promotes and r.stance != "promotes", -r.score, r.article_id))
-        ids: list[int] = []
-        for row in mine:
-            if row.article_id not in ids:
-                ids.append(row.article_id)
-            if len(ids) >= EVIDENCE_LIMIT:
-                break
+        limit = EVIDENCE_LIMIT - PUSHER_EVIDENCE if alert.kind == "crossover" else EVIDENCE_LIMIT
+        ids = _first_articles(mine, limit)
+        if alert.kind == "crossover":
+            # A crossover is about who picked the narrative up from whom: show the pushers too.
+            pushers = {source_id for source_id, source in window.sources.items() if source.group == PUSHING_GROUP}
+            pushing = [
+                row
+                for row in rows
+                if row.source_id in pushers
+                and row.stance == "promotes"
+                and (row.narrative_id == narrative or row.narrative_id.startswith(narrative + "/"))
+            ]
+            pushing.sort(key=lambda r: (-r.score, r.article_id))
+            ids += [i for i in _first_articles(pushing, PUSHER_EVIDENCE) if i not in ids]
         alert.evidence_article_ids = ids
         if alert.group:
             alert.numbers["languages"] = dict(sorted(window.languages.get((narrative, alert.group), {}).items()))

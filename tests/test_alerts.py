@@ -99,6 +99,20 @@ def history(database):
     return world
 
 
+def _groups_of(database, article_ids):
+    from storage.models import Article, Source
+
+    with database.session() as session:
+        rows = dict(
+            session.execute(
+                select(Article.id, Source.group)
+                .join(Source, Source.id == Article.source_id)
+                .where(Article.id.in_(article_ids))
+            ).all()
+        )
+    return [rows[i] for i in article_ids]
+
+
 def _reported(alerts):
     return {(a.kind, a.key) for a in alerts if not a.repeat}
 
@@ -130,8 +144,10 @@ def test_injected_events_and_nothing_else_today(database, history):
     assert crossover.numbers["promotes"] == 2 and crossover.numbers["refutes"] == 1
     assert crossover.numbers["first_in_group"] is False  # w2 refuted it 40 days ago
     assert crossover.numbers["languages"] == {"en": 3}
-    # Evidence: the two promoting Western articles first.
-    assert len(crossover.evidence_article_ids) == 3
+    # Evidence: the Western articles (the two promoting ones first), then the day's top promoting
+    # Russian state articles that pushed it.
+    groups = _groups_of(database, crossover.evidence_article_ids)
+    assert groups == ["western"] * 3 + ["russian-state"] * 3
     checker = by_key[("crossover", f"{ARMS_PAUSE}|fact-checker")]
     assert checker.numbers["first_in_group"] is True and checker.numbers["promotes"] == 0
 

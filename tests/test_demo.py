@@ -88,6 +88,8 @@ def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path:
     assert first["numbers"]["promotes"] >= 1
     evidence = {(a["outlet"], a["stance"]) for a in first["articles"]}
     assert ("The Atlantic Courier", "promotes") in evidence
+    # ... together with the Russian state articles that pushed it.
+    assert "russian-state" in {a["group"] for a in first["articles"]}
     # The rise in Russian state media is an alert of its own, with state outlets as evidence.
     spikes = [a for a in digest["alerts"] if a["kind"] == "spike" and a["narrative_id"] == WAVE_NARRATIVE]
     assert [a["group"] for a in spikes] == ["russian-state"]

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobs.alerts import AlertRecord
+from jobs.alerts import PUSHING_GROUP, AlertRecord
 from jobs.trends import active_model_version, coarse_of
 from storage.database import Database
 from storage.models import Article, Classification, ClassifiedArticle, Feed, JobRun, ModelVersion, Source
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 CHART_DAYS = 28
 #: Evidence articles shown per alert.
 ARTICLES_PER_ALERT = 3
+#: Russian state articles shown under a crossover, after the crossing group's own.
+PUSHERS_PER_CROSSOVER = 2
 #: Alerted narratives that get a chart (the others are named, without one).
 MAX_CHARTS = 8
 GROUP_ORDER = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
@@ -179,12 +181,14 @@ def build_digest(
 
 
 def _view(alert: AlertRecord, articles: dict[int, EvidenceArticle], names: dict[str, str]) -> AlertView:
-    shown = []
-    for article_id in alert.evidence_article_ids:
-        if article_id in articles:
-            shown.append(articles[article_id])
-        if len(shown) >= ARTICLES_PER_ALERT:
-            break
+    evidence = [articles[i] for i in alert.evidence_article_ids if i in articles]
+    if alert.kind == "crossover":
+        # The group that picked the narrative up, then the Russian state articles that pushed it.
+        own = [a for a in evidence if a.group == alert.group][:ARTICLES_PER_ALERT]
+        pushers = [a for a in evidence if a.group == PUSHING_GROUP][:PUSHERS_PER_CROSSOVER]
+        shown = own + pushers
+    else:
+        shown = evidence[:ARTICLES_PER_ALERT]
     name = None
     if alert.narrative_id:
         name = names.get(alert.narrative_id) or names.get(coarse_of(alert.narrative_id))
@@ -205,7 +209,7 @@ def _view(alert: AlertRecord, articles: dict[int, EvidenceArticle], names: dict[
 def _evidence_articles(session: Session, alerts: list[AlertRecord], active: str) -> dict[int, EvidenceArticle]:
     wanted: dict[int, set[str]] = defaultdict(set)
     for alert in alerts:
-        for article_id in alert.evidence_article_ids[:ARTICLES_PER_ALERT]:
+        for article_id in alert.evidence_article_ids:
             if alert.narrative_id:
                 wanted[article_id].add(alert.narrative_id)
     if not wanted:
