@@ -88,14 +88,18 @@ def example_records(taxonomy: Taxonomy) -> list[Record]:
                     group=f"taxonomy:{narrative.id}:{example.stance}:{n}",
                 )
             )
-    for n, example in enumerate(taxonomy.neutral):
+    # The n-th neutral sentence of each language is the same news in translation: one group.
+    position: Counter[str] = Counter()
+    for example in taxonomy.neutral:
+        n = position[example.lang]
+        position[example.lang] += 1
         records.append(
             Record(
                 id=f"taxonomy:neutral:{example.lang}:{n}",
                 text=example.text,
                 lang=example.lang,
                 gold=False,
-                group=f"taxonomy:neutral:{n % 15}",
+                group=f"taxonomy:neutral:{n}",
             )
         )
     return records

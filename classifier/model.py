@@ -69,6 +69,10 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     threshold_shrinkage : int
         A label with fewer positive groups than this has its tuned threshold pulled towards 0.5
         in proportion (few positives make a tuned threshold unreliable).
+    threshold_floor : float
+        No tuned threshold goes below this. On a few hand-written examples the out-of-fold scores
+        of a coarse narrative are so well separated that tuning picks thresholds near the bottom of
+        the range, and ordinary news then crosses them; the floor keeps such models cautious.
     min_positives : int
         A label with fewer positives gets no classifier and is never flagged.
     gate_subs : bool
@@ -94,6 +98,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         threshold_folds: int = 3,
         threshold_range: tuple[float, float] = (0.1, 0.9),
         threshold_shrinkage: int = 8,
+        threshold_floor: float = 0.0,
         min_positives: int = 2,
         gate_subs: bool = True,
         narrative_stance: bool = True,
@@ -107,6 +112,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_folds = threshold_folds
         self.threshold_range = threshold_range
         self.threshold_shrinkage = threshold_shrinkage
+        self.threshold_floor = threshold_floor
         self.min_positives = min_positives
         self.gate_subs = gate_subs
         self.narrative_stance = narrative_stance
@@ -240,7 +246,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
                 positive_groups = len(np.unique(groups[usable][y == 1]))
                 trust = min(1.0, positive_groups / self.threshold_shrinkage) if self.threshold_shrinkage else 1.0
                 thresholds[j] = trust * grid[best[len(best) // 2]] + (1 - trust) * 0.5
-        return thresholds, power
+        return np.maximum(thresholds, self.threshold_floor), power
 
     def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
         self.stance_classes_ = np.array([], dtype=object)
@@ -355,6 +361,11 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         state = super().__getstate__()
         state.pop("_dense_cache", None)  # derived from coef_: never saved
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models saved before the floor existed: their thresholds were tuned without one.
+        state.setdefault("threshold_floor", 0.0)
+        super().__setstate__(state)
 
     def decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Flags and scores with both levels consistent.

@@ -17,6 +17,10 @@ from classifier.model import make_model
 
 # Datasets with fewer distinct words than this keep every word; larger ones drop words seen once.
 SMALL_DATASET = 2_000
+# Lowest decision threshold of a model trained on a small dataset (the out-of-the-box model: taxonomy
+# examples and neutral news). Measured on the demo world's ordinary news: 9.3% of articles flagged
+# without it, 0.8% with it and the richer neutral examples, every intended narrative still flagged.
+SMALL_DATASET_THRESHOLD_FLOOR = 0.25
 
 
 @dataclass
@@ -44,7 +48,10 @@ def fit_model(records: Sequence[Record], labels: list[str], *, random_state: int
     if not records:
         raise ValueError("no training records")
     inputs = fit_inputs(records, labels)
-    min_df = 1 if len(records) < SMALL_DATASET else 2
+    small = len(records) < SMALL_DATASET
+    min_df = 1 if small else 2
+    if small:
+        params.setdefault("threshold_floor", SMALL_DATASET_THRESHOLD_FLOOR)
     model = make_model(labels, word_min_df=min_df, random_state=random_state, **params)
     model.fit(
         inputs.documents,

@@ -66,6 +66,13 @@ NEUTRAL = [
     "Les élus municipaux ont voté la création d'une piste cyclable le long du canal.",
     "В Казани открылась новая библиотека, где жители смогут бесплатно посещать лекции и мастер-классы.",
     "Сборная России по хоккею обыграла соперника со счётом 4:2 в товарищеском матче.",
+    # Sentences the demo once flagged the like of (weather, economy, culture, local politics).
+    "Le conseil départemental a voté la rénovation de trois collèges et une navette gratuite le samedi.",
+    "Les températures remonteront dès jeudi, avec un grand soleil sur l'ensemble du pays.",
+    "The pianist's recital at the concert hall drew a full house and three encores.",
+    "The county council will hold a public consultation on the new waste collection timetable next month.",
+    "Городская администрация Перми объявила конкурс на благоустройство набережной.",
+    "Инфляция в регионе замедлилась до четырёх процентов, сообщил статистический комитет.",
 ]
 
 

@@ -103,6 +103,25 @@ def test_a_coarse_label_gates_its_sub_labels():
     assert (flags[:, 1] <= flags[:, 0]).all() and (flags[:, 2] <= flags[:, 0]).all()
 
 
+def test_no_tuned_threshold_goes_below_the_floor():
+    X, Y = _data()
+    tuned = NarrativeClassifier(labels=LABELS).fit(X, Y).thresholds_
+    assert tuned.min() < 0.7  # tuning alone goes lower on this data
+    floored = NarrativeClassifier(labels=LABELS, threshold_floor=0.7).fit(X, Y).thresholds_
+    assert np.allclose(floored, np.maximum(tuned, 0.7))
+
+
+def test_a_model_saved_before_the_floor_existed_still_loads_and_predicts():
+    X, Y = _data()
+    estimator = NarrativeClassifier(labels=LABELS).fit(X, Y)
+    state = estimator.__getstate__()
+    del state["threshold_floor"]
+    old = NarrativeClassifier.__new__(NarrativeClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["threshold_floor"] == 0.0
+    assert np.array_equal(old.predict(X), estimator.predict(X))
+
+
 def test_a_single_label_target_is_accepted():
     X, Y = _data()
     estimator = NarrativeClassifier().fit(X, Y[:, 3])
