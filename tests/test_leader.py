@@ -10,11 +10,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import wait_for
 from test_jobs_support import read_calls, write_config
 
 from jobs import history
@@ -51,16 +52,6 @@ def healthz(port: int) -> dict[str, Any] | None:
             return dict(json.loads(response.read()))
     except (urllib.error.URLError, OSError, ValueError):
         return None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Processes:
