@@ -45,6 +45,10 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
 
     # Before anything imports twisted.internet.reactor and installs the default one.
     install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    # Imported here, near the bottom of the call stack, rather than by Scrapy's crawl set-up: one
+    # of its modules makes deprecated aliases with a helper that reads the source of every frame
+    # of its importer's stack (50 ms more under Twisted's deep stack).
+    import scrapy.core.downloader.handlers.http11  # noqa: F401
     from scrapy.crawler import CrawlerProcess
     from twisted.internet import task
 

@@ -76,7 +76,7 @@ def _count(settings: Settings) -> tuple[int, int]:
 
 
 def test_sigkill_midway_loses_and_duplicates_nothing(slow_web: NewsWeb, tmp_path: Path) -> None:
-    # One page at a time, 0.25 s apart (Scrapy sends bursts when the delay is 0): time to kill it.
+    # One page at a time, 0.25 s apart: time to kill it.
     settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=1, download_delay=0.25)
     child = start_child(prepare_crawl(settings))
     deadline = time.monotonic() + 60
@@ -131,6 +131,21 @@ def test_crawl_job_returns_the_summary(slow_web: NewsWeb, tmp_path: Path) -> Non
     assert stats["new_articles"] == ARTICLES and stats["feeds_fetched"] == 1
     assert json.loads(json.dumps(stats)) == stats  # stats go to the run history as JSON
     assert seen and seen[-1][1] == ARTICLES
+
+
+def test_per_domain_concurrency_is_kept(slow_web: NewsWeb, tmp_path: Path) -> None:
+    # Scrapy's asyncio downloader alone starts a site's whole queue at once (see crawler.downloader).
+    stats = run_crawl(_settings(tmp_path, slow_web, concurrent_requests_per_domain=3))
+    assert stats["new_articles"] == ARTICLES
+    assert slow_web.peak_concurrency == 3
+
+
+def test_crawl_opens_no_remote_control(slow_web: NewsWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scrapy's remote control runs posted Python code; enabled, it leaves a job file with its token here.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    stats = run_crawl(_settings(tmp_path, slow_web), max_articles=2)
+    assert stats["new_articles"] == 2
+    assert not list((tmp_path / "state").rglob("*"))
 
 
 def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -63,6 +63,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, *, send_body: bool) -> None:
         web = self.server.web
+        web._enter()
+        try:
+            self._answer_page(web, send_body=send_body)
+        finally:
+            web._leave()
+
+    def _answer_page(self, web: NewsWeb, *, send_body: bool) -> None:
         path = urlsplit(self.path).path or "/"
         web._record(RecordedRequest(self.path, dict(self.headers.items()), self.headers.get("Host", ""), time.time()))
         page = web.site.get(self.path) or web.site.get(path)
@@ -129,6 +136,9 @@ class NewsWeb:
     def __init__(self, site: MutableMapping[str, Page] | None = None, *, port: int = 0) -> None:
         self.site: MutableMapping[str, Page] = site if site is not None else {}
         self.requests: list[RecordedRequest] = []
+        #: Most requests ever being answered at once (a crawler's concurrency, seen by the site).
+        self.peak_concurrency = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.web = self
@@ -166,6 +176,15 @@ class NewsWeb:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
