@@ -33,6 +33,7 @@ MIN_WORDS = 30
 _RNG = np.random.RandomState(20_261_125)
 _A = _RNG.randint(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 _B = _RNG.randint(0, 2**63 - 1, size=NUM_PERM, dtype=np.uint64)
+_B_COLUMN = _B[:, np.newaxis]
 _MASK = np.uint64(0xFFFFFFFF)
 _MIX = [np.uint64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)]
 
@@ -95,9 +96,11 @@ def fingerprints(text: str) -> tuple[str | None, bytes | None]:
     digest = hashlib.sha1(word_hashes.astype("<u8").tobytes()).hexdigest()  # noqa: S324 - identity, not security
     if len(word_hashes) < MIN_WORDS:
         return digest, None
-    hashes = _shingle_hashes(word_hashes)
-    values = (np.outer(hashes, _A) + _B) >> np.uint64(32)
-    return digest, values.min(axis=0).astype("<u4").tobytes()
+    # One row per permutation, reduced along the row (a third of the time of reducing columns);
+    # the shift commutes with the minimum, so it is applied to the 128 minima only.
+    values = np.multiply.outer(_A, _shingle_hashes(word_hashes))
+    values += _B_COLUMN
+    return digest, (values.min(axis=1) >> np.uint64(32)).astype("<u4").tobytes()
 
 
 def similarity(a: bytes, b: bytes) -> float:

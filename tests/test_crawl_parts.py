@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -184,6 +185,13 @@ def test_threshold_links_copies_and_rewrites_but_not_other_stories() -> None:
     assert index.find(other) is None
     assert signature("too short to compare") is None
     assert content_hash("Same  words, SAME text!") == content_hash("same words same text")
+
+
+def test_signatures_stay_comparable_with_stored_ones() -> None:
+    # Signatures are stored and compared across crawls and releases: the same text, the same bytes.
+    text = " ".join(f"word{i % 97} token{i % 13} story" for i in range(200))
+    stored = "65b4cd6135773812433a6d9ff667c2cc89c013f7aaea2c42e83f458eeff890ab"
+    assert hashlib.sha256(_sig([text])).hexdigest() == stored
 
 
 def test_index_points_copies_of_copies_at_the_first_seen_article() -> None:
