@@ -53,7 +53,7 @@ def test_crawl_stores_each_article_once_with_clean_text_language_and_copies(
     assert stats["feeds_failed"] == 1  # down (500 after a retry)
     assert stats["new_articles"] == 10
     assert stats["duplicates"] == 2  # the syndicated copy and the light rewrite
-    assert stats["skipped"] == {"not-an-article": 2, "off-domain": 2, "robots": 1, "too-large": 1}
+    assert stats["skipped"] == {"not-an-article": 2, "off-domain": 2, "robots": 1, "too-large": 1, "url-too-long": 1}
     assert stats["errors"] == {
         "feed-http-500": 1,
         "feed-malformed": 1,
@@ -100,7 +100,7 @@ def test_crawl_stores_each_article_once_with_clean_text_language_and_copies(
     # What was requested: the tracking-parameter copy once, nothing off-domain, nothing disallowed.
     assert len(web.requests_for("/west/a1.html")) == 1
     assert not web.requests_for("/private/secret.html")
-    assert not web.requests_for("/west/elsewhere.html")
+    assert not web.requests_for("/west/elsewhere.html") and not web.requests_for("/west/trap.html")
     assert not [r for r in web.requests if r.host.startswith("localhost")]
     assert not web.requests_for("/maps/old.html") and not web.requests_for("/list/about.html")
     assert len(web.requests_for("/west/error.html")) == 2  # one retry of a 500
@@ -174,7 +174,7 @@ def test_sources_check_fetches_each_entry_point_once_and_stores_nothing(site: Si
     assert result.returncode == 1  # one feed is down
     by_slug = {r["slug"]: r for r in json.loads(result.stdout)}
     assert set(by_slug) == set(site.feeds) | set(site.extra)
-    assert (by_slug["west"]["status"], by_slug["west"]["items"]) == ("ok", 12)
+    assert (by_slug["west"]["status"], by_slug["west"]["items"]) == ("ok", 13)
     assert by_slug["west"]["newest"] == "2026-11-20T12:00:00+00:00"
     assert (by_slug["rewrite"]["items"], by_slug["list"]["items"], by_slug["maps"]["items"]) == (2, 2, 1)
     assert by_slug["broken"]["status"] == "ok" and "malformed" in by_slug["broken"]["error"]

@@ -41,6 +41,8 @@ MAX_SITEMAP_DEPTH = 2
 #: while the crawl process parsed a hundred feeds) and fewer requests wait in memory.
 ENTRY_PRIORITY = 10
 ARTICLE_PRIORITY = 20
+#: Longer links are skipped (what browsers and Scrapy's own limit accept; longer ones are traps).
+MAX_URL_LENGTH = 2083
 #: Longest back-off of a failing feed.
 MAX_BACKOFF = timedelta(hours=24)
 
@@ -260,6 +262,9 @@ class NewsSpider(scrapy.Spider):
         for link in links:
             if not is_http(link.url):
                 self.tracker.skipped["not-http"] += 1
+                continue
+            if len(link.url) > MAX_URL_LENGTH:
+                self.tracker.skipped["url-too-long"] += 1
                 continue
             normalized = normalize_url(link.url)
             if not on_domains(normalized, entry.source.domains):

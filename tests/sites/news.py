@@ -158,6 +158,7 @@ def build_site(web: NewsWeb) -> Site:
     ]
     items = [(t, u(p), "") for t, p in west_links]
     items.append(("Elsewhere", web.url("/west/elsewhere.html", host="localhost"), ""))
+    items.append(("Trap", u("/west/trap.html?" + "page=1&" * 400), ""))  # a link too long to follow
     pages["/west/rss.xml"] = Page(rss(items), "application/rss+xml; charset=utf-8")
     site.feeds["west"] = u("/west/rss.xml")
     site.articles["/west/a1.html"] = (texts.WEST_TITLE, "en")
