@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 
 class JobInterrupted(Exception):
-    """Raised by a job that ended early because ``ctx.stop`` was set; the run is recorded as interrupted."""
+    """Raised by a job that ended early because ``ctx.stop`` was set; the run is recorded as
+    interrupted, with ``stats`` of what the job did before it stopped."""
+
+    def __init__(self, message: str, *, stats: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.stats: dict[str, Any] = dict(stats or {})
 
 
 @dataclass

@@ -29,5 +29,5 @@ def run(ctx: JobContext) -> dict[str, Any]:
         progress=ctx.progress,
     )
     if stats["interrupted"]:
-        raise JobInterrupted(f"classify stopped after {stats['articles']} articles")
+        raise JobInterrupted(f"classify stopped after {stats['articles']} articles", stats=stats)
     return stats

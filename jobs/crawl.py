@@ -14,5 +14,5 @@ def run(ctx: JobContext) -> dict[str, Any]:
     timeout = job.timeout if job is not None and job.timeout else ctx.settings.crawler.crawl_timeout
     stats = run_crawl(ctx.settings, database=ctx.database, stop=ctx.stop, timeout=timeout, progress=ctx.progress)
     if stats.get("interrupted"):
-        raise JobInterrupted(f"crawl stopped after storing {stats.get('new_articles', 0)} new articles")
+        raise JobInterrupted(f"crawl stopped after storing {stats.get('new_articles', 0)} new articles", stats=stats)
     return stats

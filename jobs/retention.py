@@ -41,7 +41,10 @@ def prune(ctx: JobContext, *, now: datetime) -> dict[str, Any]:
     }
     keep_days = settings.storage.keep_article_text_days
     if keep_days > 0:
-        stats["article_texts_pruned"] = _prune_texts(ctx, ctx.database, now - timedelta(days=keep_days))
+        try:
+            stats["article_texts_pruned"] = _prune_texts(ctx, ctx.database, now - timedelta(days=keep_days))
+        except JobInterrupted as stopped:
+            raise JobInterrupted(str(stopped), stats={**stats, **stopped.stats}) from None
     return stats
 
 
@@ -50,7 +53,8 @@ def _prune_texts(ctx: JobContext, database: Database, cutoff: datetime) -> int:
     pruned = 0
     while True:
         if ctx.stop.is_set():
-            raise JobInterrupted(f"stopped after pruning {pruned} article texts")
+            stats = {"article_texts_pruned": pruned}
+            raise JobInterrupted(f"stopped after pruning {pruned} article texts", stats=stats)
         with database.session() as session:
             ids = list(
                 session.scalars(select(Article.id).where(Article.fetched_at < cutoff, Article.text != "").limit(BATCH))

@@ -362,7 +362,7 @@ def _call_job(
         )
         return "success", _json_safe(stats), None
     except JobInterrupted as exc:
-        return "interrupted", {}, str(exc) or "stopped"
+        return "interrupted", _json_safe(exc.stats), str(exc) or "stopped"
     except NarrativeTrackerError as exc:
         return "failed", {}, str(exc)
     except Exception as exc:

@@ -113,8 +113,9 @@ def test_stop_and_timeout_end_the_crawl_process(slow_web: NewsWeb, tmp_path: Pat
     threading.Timer(1.5, stop.set).start()
     db = open_database(settings.database_url)
     try:
-        with pytest.raises(JobInterrupted, match="crawl stopped"):
+        with pytest.raises(JobInterrupted, match="crawl stopped") as stopped:
             crawl_job(JobContext(settings=settings, database=db, stop=stop))
+        assert stopped.value.stats["interrupted"] and "new_articles" in stopped.value.stats
     finally:
         db.dispose()
     assert _count(settings)[0] == _count(settings)[1]

@@ -150,7 +150,8 @@ def test_stop_interrupts_the_child_and_records_interrupted(settings: Settings, d
     assert outcome.status == "interrupted"
     assert time.monotonic() - began < 1.5 + runner.CHILD_STOP_SECONDS
     assert [event for _, event, *_ in read_calls(settings.home)] == ["start", "stopped"]
-    assert history.list_runs(database)[0].status == "interrupted"
+    [run] = history.list_runs(database)
+    assert (run.status, run.stats) == ("interrupted", {"done": 3})  # what it did before it stopped
 
 
 @sqlite_only

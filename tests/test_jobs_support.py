@@ -70,7 +70,7 @@ def endless_job(ctx: JobContext) -> dict[str, Any]:
     while not ctx.stop.wait(0.05):
         pass
     _log(ctx, "endless", "stopped")
-    raise JobInterrupted("stopped by the service")
+    raise JobInterrupted("stopped by the service", stats={"done": 3})
 
 
 def stubborn_job(ctx: JobContext) -> dict[str, Any]:
