@@ -46,10 +46,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from jobs.config import AlertSettings
-from jobs.trends import active_model_version, coarse_of
+from jobs.trends import active_model_version, coarse_of, day_classifications
 from storage.database import Database
-from storage.models import Classification, Feed, Source
-from storage.models.trends import Alert, ArticleDay, SourceDay, SourceNarrativeDay, TrendState
+from storage.models import Feed, Source
+from storage.models.trends import Alert, SourceDay, SourceNarrativeDay, TrendState
 
 KINDS = ("crossover", "spike", "new-outlet", "source-health")
 PUSHING_GROUP = "russian-state"
@@ -558,17 +558,7 @@ def _evidence(session: Session, alerts: list[AlertRecord], day: date, active: st
     if not wanted or not active:
         return
     # One read of the day's classifications, shared by every alert (a day is a few thousand rows).
-    rows = session.execute(
-        select(
-            Classification.article_id,
-            ArticleDay.source_id,
-            Classification.narrative_id,
-            Classification.score,
-            Classification.stance,
-        )
-        .join(ArticleDay, ArticleDay.article_id == Classification.article_id)
-        .where(ArticleDay.day == day, ArticleDay.counted.is_(True), Classification.model_version == active)
-    ).all()
+    rows = day_classifications(session, day, active)
     slug_to_id = {source.slug: source_id for source_id, source in window.sources.items()}
     for alert in wanted:
         narrative = alert.narrative_id or ""

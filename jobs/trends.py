@@ -51,6 +51,25 @@ def coarse_of(narrative_id: str) -> str:
     return narrative_id.split("/", 1)[0]
 
 
+def day_classifications(session: Session, day: date, active: str) -> list[Any]:
+    """Rows (article_id, source_id, lang, narrative_id, score, stance) of the active model's
+    classifications of the articles counted on ``day`` (not near-duplicates, not excluded)."""
+    return list(
+        session.execute(
+            select(
+                ArticleDay.article_id,
+                ArticleDay.source_id,
+                ArticleDay.lang,
+                Classification.narrative_id,
+                Classification.score,
+                Classification.stance,
+            )
+            .join(Classification, Classification.article_id == ArticleDay.article_id)
+            .where(ArticleDay.day == day, ArticleDay.counted.is_(True), Classification.model_version == active)
+        ).all()
+    )
+
+
 def active_model_version(session: Session) -> str:
     """The active model's version, or "" when no model was promoted yet."""
     version = session.scalar(
@@ -234,18 +253,7 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
         group_totals[(groups.get(source_id, "other"), lang)] += count
     if not active:
         return 0
-    rows = session.execute(
-        select(
-            ArticleDay.article_id,
-            ArticleDay.source_id,
-            ArticleDay.lang,
-            Classification.narrative_id,
-            Classification.score,
-            Classification.stance,
-        )
-        .join(Classification, Classification.article_id == ArticleDay.article_id)
-        .where(ArticleDay.day == day, ArticleDay.counted.is_(True), Classification.model_version == active)
-    ).all()
+    rows = day_classifications(session, day, active)
     where = {row.article_id: (row.source_id, row.lang) for row in rows}
     per_source: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for article_id, narratives in _article_narratives(rows).items():
