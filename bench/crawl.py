@@ -16,7 +16,7 @@ Both are timed as a user would see them, process start-up included (the product'
 created and migrated before the clock starts, as a deployment's is), with the same politeness and
 concurrency settings and the product's fixes of Scrapy's defaults (see ``bare_child``). ``ratio`` is
 the product's articles per second over the bare crawl's. Peak memory is the peak total proportional set size
-(PSS) of the product's crawl process and its workers, sampled twice a second (the workers share
+(PSS) of the product's crawl process and its workers, sampled every 2 s (the workers share
 trafilatura and the language model, which a sum of resident sizes would count once per worker).
 The last line is one JSON object.
 """

@@ -7,6 +7,7 @@ A process of its own, because Twisted's reactor cannot be restarted in a long-li
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -19,6 +20,9 @@ from crawler.sources import SourceSpec
 
 #: Seconds between progress events.
 PROGRESS_INTERVAL = 0.5
+#: The memory of the crawl's processes is read every this many progress events (every 2 s): the
+#: kernel walks every page of them to tell it, and a peak lasts longer than that.
+MEMORY_EVERY_TICKS = 4
 
 
 def _event_stream() -> IO[str]:
@@ -71,12 +75,19 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     entries = plan_entries(sources, load_feeds(database, [s.slug for s in sources]))
     index = load_duplicate_index(database, config.duplicate_threshold, config.duplicate_window_days)
 
-    process = CrawlerProcess(scrapy_settings(config, log_level=plan.get("log_level", "WARNING")))
+    log_level = plan.get("log_level", "WARNING")
+    process = CrawlerProcess(scrapy_settings(config, log_level=log_level))
+    # Scrapy sets the level on its handler only: every debug call (two per page) would still build
+    # a log record for the handler to drop.
+    logging.getLogger().setLevel(log_level)
     crawler = process.create_crawler(NewsSpider)
     memory = PeakMemory()
 
+    ticks = itertools.count()
+
     def tick() -> None:
-        memory.sample()
+        if next(ticks) % MEMORY_EVERY_TICKS == 0:
+            memory.sample()
         emit({"event": "progress", "done": tracker.finished, "total": tracker.scheduled})
 
     progress = task.LoopingCall(tick)
@@ -110,7 +121,7 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
         logging.getLogger(__name__).error("the crawl could not start (see the error above)")
         return 1
     stats = tracker.summary()
-    # Peak total PSS of the crawl process and its workers (sampled twice a second), and for
+    # Peak total PSS of the crawl process and its workers (sampled every 2 s), and for
     # reference the peak resident size of the crawl process and of its largest worker.
     stats["peak_memory_mb"] = round(memory.peak_mb, 1)
     stats["crawl_process_peak_rss_mb"] = _peak_memory_mb()

@@ -52,7 +52,7 @@ def process_tree_mb(root: int | None = None) -> float:
 
 
 class PeakMemory:
-    """The largest total seen by ``sample`` (called twice a second during a crawl)."""
+    """The largest total seen by ``sample`` (called every 2 s during a crawl)."""
 
     def __init__(self) -> None:
         self.peak_mb = 0.0

@@ -101,6 +101,8 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "LOG_FORMAT": "%(levelname)s %(name)s: %(message)s",
         "LOGSTATS_INTERVAL": 0,
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # counted in the summary under "not-an-article"
+        # A check for the spider's developers that reads the source of the callback at every response.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
         # Scrapy's component lists without the ones this crawl never uses (see UNUSED_COMPONENTS).
         **{base: _without(base, paths) for base, paths in UNUSED_COMPONENTS.items()},
         "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.SafetyMiddleware": 50},
