@@ -1,27 +1,27 @@
 """Scrapy's downloader with its per-domain concurrency kept under the asyncio reactor.
 
-Scrapy (2.13 to at least 2.19) starts each download of a slot's queue as an asyncio task, and the
-task marks its request as transferring only when it first runs. The loop that starts downloads
-while the slot has free transfer places therefore sees every place free and starts the whole
-queue in one go: with ``CONCURRENT_REQUESTS_PER_DOMAIN = 2`` a site got up to
+Since 2.14 (to at least 2.19), Scrapy starts each download of a slot's queue as an asyncio task,
+and the task marks its request as transferring only when it first runs. The loop that starts
+downloads while the slot has free transfer places therefore sees every place free and starts the
+whole queue in one go: with ``CONCURRENT_REQUESTS_PER_DOMAIN = 2`` a site got up to
 ``CONCURRENT_REQUESTS`` (16+) requests at once, and Twisted's connection pool, which keeps that
 many idle connections per host, closed the extra ones and opened new ones for about every second
 request. Without a download delay this downloader reserves the transfer place when it starts the
 download; with a delay Scrapy starts one request per call anyway, and its own code runs.
+
+It relies on private parts of Scrapy's downloader; where they are not there (Scrapy 2.13 started
+downloads at once, without the burst; a later version may change them), Scrapy's own code runs,
+and ``tests/test_crawl_process.py`` tells whether the concurrency is kept.
 """
 
 from __future__ import annotations
 
-import logging
 from time import monotonic
 from typing import Any
 
 from scrapy.core.downloader import Downloader, Slot
 from scrapy.utils import defer as scrapy_defer
 
-logger = logging.getLogger(__name__)
-
-#: The private parts of Scrapy this relies on; without them, Scrapy's own queue handling runs.
 _SCRAPY_PARTS = (
     hasattr(Downloader, "_wait_for_download")
     and hasattr(scrapy_defer, "_schedule_coro")
@@ -30,17 +30,10 @@ _SCRAPY_PARTS = (
 
 
 class PoliteDownloader(Downloader):
-    def __init__(self, crawler: Any) -> None:
-        super().__init__(crawler)
-        if not _SCRAPY_PARTS:
-            logger.warning(
-                "this Scrapy version's downloader differs from the one crawler.downloader was written for: "
-                "per-domain concurrency is Scrapy's own"
-            )
-
-    def _process_queue(self, slot: Slot) -> None:
-        if not _SCRAPY_PARTS or slot.latercall or slot.delay > 0:
-            super()._process_queue(slot)
+    def _process_queue(self, *args: Any) -> None:
+        slot = args[-1]  # (slot) since Scrapy 2.14, (spider, slot) before
+        if not _SCRAPY_PARTS or len(args) != 1 or slot.latercall or slot.delay > 0:
+            super()._process_queue(*args)
             return
         while slot.queue and slot.free_transfer_slots() > 0:
             slot.lastseen = monotonic()
