@@ -70,14 +70,30 @@ def _article(n: int) -> bytes:
         for i in range(6)
     )
     related = "".join(f'<li><a href="/a/{n + i}.html">Related story {n + i}</a></li>' for i in range(1, 9))
+    # The rest of a news page around the story, as outlets have it: most-read headlines, a
+    # newsletter box, structured data and a footer of links (the reference pages weigh
+    # about 11 KB).
+    most_read = "".join(
+        f'<li><a href="/a/{n + 100 + i}.html">{" ".join(rng.choices(WORDS, k=9)).capitalize()}</a></li>'
+        for i in range(10)
+    )
+    footer_links = "".join(f'<li><a href="/info/{w}">{w.title()} {i}</a></li>' for i, w in enumerate(WORDS[40:70]))
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta property="og:title" content="{title}"><meta property="og:type" content="article">'
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+        f'"headline": "{title}", "publisher": {{"@type": "Organization", "name": "Example Media"}}}}</script>'
         "<script>window.dataLayer=[];function track(){return 1}</script></head><body>"
         f"<header><nav><ul>{nav}</ul></nav></header><main><article><h1>{title}</h1>"
         f'<p class="byline">By Staff Reporter</p>{"".join(paragraphs)}</article>'
         f"<aside><h2>Related</h2><ul>{related}</ul></aside>"
+        f'<aside class="most-read"><h2>Most read</h2><ol>{most_read}</ol></aside>'
+        '<div class="newsletter"><h3>Get the morning briefing</h3><form action="/subscribe" method="post">'
+        '<input type="email" name="email" placeholder="Your e-mail"><button>Subscribe</button></form></div>'
         f'<section class="comments"><h2>Comments</h2>{comments}</section></main>'
-        "<footer><p>Copyright Example Media. All rights reserved. Privacy. Cookies. Contact.</p></footer>"
+        f"<footer><ul>{footer_links}</ul>"
+        "<p>Copyright Example Media. All rights reserved. Privacy. Cookies. Contact.</p></footer>"
         "</body></html>"
     ).encode()
 
