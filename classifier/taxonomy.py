@@ -49,10 +49,6 @@ class Narrative:
     def coarse(self) -> str:
         return coarse_of(self.id)
 
-    @property
-    def is_sub(self) -> bool:
-        return "/" in self.id
-
 
 @dataclass(frozen=True)
 class Taxonomy:
@@ -66,10 +62,6 @@ class Taxonomy:
     @property
     def ids(self) -> list[str]:
         return list(self.narratives)
-
-    @property
-    def coarse_ids(self) -> list[str]:
-        return [n for n in self.narratives if "/" not in n]
 
     def subs_of(self, coarse: str) -> list[str]:
         return [n for n in self.narratives if n.startswith(coarse + "/")]

@@ -44,7 +44,6 @@ class FeedRow:
 
     id: int
     source_id: int
-    source_slug: str
     url: str
     etag: str | None
     last_modified: str | None
@@ -84,13 +83,12 @@ def entry_urls(spec: SourceSpec) -> list[str]:
 
 def load_feeds(db: Database, slugs: Sequence[str]) -> dict[str, FeedRow]:
     """Stored state of the entry URLs of the given sources, by URL."""
-    query = select(Feed, Source.slug).join(Source, Source.id == Feed.source_id).where(Source.slug.in_(list(slugs)))
+    query = select(Feed).join(Source, Source.id == Feed.source_id).where(Source.slug.in_(list(slugs)))
     with db.session() as session:
         return {
             feed.url: FeedRow(
                 id=feed.id,
                 source_id=feed.source_id,
-                source_slug=slug,
                 url=feed.url,
                 etag=feed.etag,
                 last_modified=feed.last_modified,
@@ -98,7 +96,7 @@ def load_feeds(db: Database, slugs: Sequence[str]) -> dict[str, FeedRow]:
                 consecutive_failures=feed.consecutive_failures or 0,
                 next_poll_at=feed.next_poll_at,
             )
-            for feed, slug in session.execute(query)
+            for feed in session.scalars(query)
         }
 
 

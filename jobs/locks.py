@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 #: First key of every advisory lock of this application ("NT"), so other applications' locks never clash.
 ADVISORY_NAMESPACE = 0x4E54
-LEADER = "scheduler"
 
 
 class Lock(Protocol):

@@ -39,8 +39,6 @@ from storage.models.trends import DigestDelivery
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("folder", "smtp", "webhook")
-
 
 class PermanentFailure(Exception):
     """Retrying will not help (refused credentials or recipients, a 4xx answer)."""
