@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import signal
 import subprocess
@@ -147,6 +148,32 @@ def test_crawl_opens_no_remote_control(slow_web: NewsWeb, tmp_path: Path, monkey
     stats = run_crawl(_settings(tmp_path, slow_web), max_articles=2)
     assert stats["new_articles"] == 2
     assert not list((tmp_path / "state").rglob("*"))
+
+
+def test_crawl_process_builds_no_log_records_for_pages_below_its_level(slow_web: NewsWeb, tmp_path: Path) -> None:
+    # Scrapy's logging set-up leaves its own loggers at DEBUG whatever LOG_LEVEL says (the level is
+    # on its handler): left so, every page built two debug records for the handler to drop.
+    records = tmp_path / "records.txt"
+    counting_child = (
+        "import logging, sys\n"
+        "make = logging.LogRecord.__init__\n"
+        "def counted(self, name, level, *args, **kwargs):\n"
+        f"    if level < logging.WARNING: open({str(records)!r}, 'a').write(name + '\\n')\n"
+        "    make(self, name, level, *args, **kwargs)\n"
+        "logging.LogRecord.__init__ = counted\n"
+        "from crawler.child import main\n"
+        "sys.exit(main())\n"
+    )
+    plan = prepare_crawl(_settings(tmp_path, slow_web), max_articles=4)
+    assert plan["log_level"] == "WARNING"
+    child = subprocess.run(
+        [sys.executable, "-c", counting_child], input=json.dumps(plan), capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout.splitlines()[-1])["stats"]["new_articles"] == 4
+    counts = Counter(records.read_text().split() if records.exists() else [])
+    # Scrapy's start-up messages up to "Spider opened", and none per page ("Crawled", "Scraped").
+    assert counts["scrapy.core.engine"] <= 1 and counts["scrapy.core.scraper"] == 0, counts
 
 
 def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
