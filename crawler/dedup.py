@@ -17,6 +17,7 @@ the articles of the last ``duplicate_window_days`` days (about 1.6 KB of memory 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -204,26 +205,44 @@ class DuplicateIndex:
         """The first-seen copy of the story of the earliest similar indexed article, if any."""
         if len(sig) != NUM_PERM * 4:
             return None
-        values = _values(sig)
-        keys = band_keys(values[None, :])[0]
-        best: tuple[int, int] | None = None  # (article id, root)
-        if len(self._ids):
-            positions: set[int] = set()
-            for band in range(BANDS):
-                row = self._sorted_keys[band]
-                lo, hi = np.searchsorted(row, keys[band], side="left"), np.searchsorted(row, keys[band], side="right")
-                if hi > lo:
-                    positions.update(self._order[band, lo:hi].tolist())
+        found = self.find_indexed([sig])[0]
+        return found if found is not None else self.find_live(sig)
+
+    def find_indexed(self, signatures: Sequence[bytes | None]) -> list[int | None]:
+        """``find`` among the articles in the arrays only, for many signatures at once.
+
+        The arrays change only in ``compact``, so a batch of new articles is looked up in one pass
+        (two sorted searches per band for the whole batch, instead of per article); ``find_live``
+        then covers those added since.
+        """
+        found: list[int | None] = [None] * len(signatures)
+        wanted = [(i, sig) for i, sig in enumerate(signatures) if sig is not None and len(sig) == NUM_PERM * 4]
+        if not wanted or not len(self._ids):
+            return found
+        values = np.frombuffer(b"".join(sig for _, sig in wanted), dtype="<u4").reshape(len(wanted), NUM_PERM)
+        keys = band_keys(values)  # (len(wanted), BANDS)
+        candidates: list[set[int]] = [set() for _ in wanted]
+        for band in range(BANDS):
+            row = self._sorted_keys[band]
+            lows = np.searchsorted(row, keys[:, band], side="left")
+            highs = np.searchsorted(row, keys[:, band], side="right")
+            for k in np.flatnonzero(highs > lows).tolist():
+                candidates[k].update(self._order[band, lows[k] : highs[k]].tolist())
+        for k, positions in enumerate(candidates):
             for position in sorted(positions, key=lambda p: int(self._ids[p])):
-                if float(np.mean(self._values[position] == values)) >= self.threshold:
-                    best = (int(self._ids[position]), int(self._roots[position]))
+                if float(np.mean(self._values[position] == values[k])) >= self.threshold:
+                    found[wanted[k][0]] = int(self._roots[position])
                     break
-        if best is None:
-            live: set[int] = set()
-            for band, key in zip(self._live, keys.tolist(), strict=True):
-                live.update(band.get(key, ()))
-            for article_id in sorted(live):
-                if similarity(sig, self._live_signatures[article_id]) >= self.threshold:
-                    best = (article_id, self._live_roots[article_id])
-                    break
-        return None if best is None else best[1]
+        return found
+
+    def find_live(self, sig: bytes) -> int | None:
+        """``find`` among the articles added since the last ``compact`` only."""
+        if not self._live_signatures or len(sig) != NUM_PERM * 4:
+            return None
+        live: set[int] = set()
+        for band, key in zip(self._live, band_keys(_values(sig)[None, :])[0].tolist(), strict=True):
+            live.update(band.get(key, ()))
+        for article_id in sorted(live):
+            if similarity(sig, self._live_signatures[article_id]) >= self.threshold:
+                return self._live_roots[article_id]
+        return None

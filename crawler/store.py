@@ -168,12 +168,14 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
             if not fresh:
                 return StoredBatch(0, 0, len(rows))
             by_content = _first_by_content(connection, [row["content_hash"] for _, row in fresh if row["content_hash"]])
-            for article_id, row in fresh:
+            # The articles indexed before this batch, looked up for the whole batch at once.
+            indexed = index.find_indexed([row["signature"] for _, row in fresh])
+            for (article_id, row), earlier in zip(fresh, indexed, strict=True):
                 digest, sig = row["content_hash"], row["signature"]
                 first = by_content.get(digest) if digest else None
                 original = first[1] if first is not None and first[0] < article_id else None
                 if original is None and sig is not None:
-                    original = index.find(sig)
+                    original = earlier if earlier is not None else index.find_live(sig)
                 root = original or article_id
                 if digest and (first is None or first[0] >= article_id):
                     by_content[digest] = (article_id, root)

@@ -194,6 +194,20 @@ def test_signatures_stay_comparable_with_stored_ones() -> None:
     assert hashlib.sha256(_sig([text])).hexdigest() == stored
 
 
+def test_batch_lookup_answers_as_one_lookup_per_article() -> None:
+    wire, rewrite, other = _sig(texts.WIRE), _sig(texts.REWRITE), _sig(texts.OTHER)
+    index = DuplicateIndex.build(0.5, [3, 4], [3, 4], [wire, other])
+    batch = [rewrite, None, b"short", _sig(texts.OTHER[:3]), _sig(["Nothing", "like", "the", "others"] * 10)]
+    assert index.find_indexed(batch) == [3, None, None, 4, None]
+    assert index.find_indexed(batch) == [index.find(sig) if sig else None for sig in batch]
+    # Articles added since the last compaction are only seen by find_live (and so by find).
+    fresh = DuplicateIndex.build(0.5, [], [], [])
+    fresh.add(7, wire)
+    assert fresh.find_indexed([rewrite]) == [None] and fresh.find_live(rewrite) == 7 == fresh.find(rewrite)
+    fresh.compact()
+    assert fresh.find_indexed([rewrite]) == [7] and fresh.find_live(rewrite) is None
+
+
 def test_index_points_copies_of_copies_at_the_first_seen_article() -> None:
     wire = _sig(texts.WIRE)
     index = DuplicateIndex.build(0.5, [5, 9], [5, 5], [wire, _sig(texts.REWRITE)])
