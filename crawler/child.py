@@ -14,10 +14,13 @@ import logging
 import os
 import resource
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from crawler.config import CrawlerSettings
-from crawler.sources import SourceSpec
+# Nothing of this project's at the top: every extraction worker imports this module again, as the
+# main module of the process it is forked for (multiprocessing's preparation of a worker).
+if TYPE_CHECKING:
+    from crawler.config import CrawlerSettings
+    from crawler.sources import SourceSpec
 
 #: Seconds between progress events.
 PROGRESS_INTERVAL = 0.5
@@ -43,13 +46,18 @@ def _peak_memory_mb() -> float:
 
 
 def run(plan: dict[str, Any], events: IO[str]) -> int:
-    config = CrawlerSettings.model_validate(plan["crawler"])
     pool = None
     if plan.get("mode") != "check":
         from crawler.workers import start_executor
 
-        # First: the workers load trafilatura on one core while this process imports Scrapy.
-        pool = start_executor(config.extraction_workers)
+        # First thing: the fork server loads trafilatura and the language model on one core while
+        # this process imports pydantic, Scrapy and SQLAlchemy on the other. (The caller made the
+        # plan from settings it had validated; it is validated again below.)
+        pool = start_executor(int(plan["crawler"]["extraction_workers"]))
+    from crawler.config import CrawlerSettings
+    from crawler.sources import SourceSpec
+
+    config = CrawlerSettings.model_validate(plan["crawler"])
     from scrapy.utils.reactor import install_reactor
 
     # Before anything imports twisted.internet.reactor and installs the default one.
