@@ -105,6 +105,7 @@ def warm_up() -> None:
     """
     import trafilatura  # noqa: F401
 
+    import crawler.feeds  # noqa: F401  (the workers parse feeds too)
     from crawler.language import detect_language
 
     detect_language("warm up")
