@@ -74,10 +74,14 @@ def _word_hashes(text: str) -> np.ndarray:
 
 
 def _shingle_hashes(word_hashes: np.ndarray) -> np.ndarray:
-    """32-bit hashes of the distinct word 3-shingles, mixed from the hashes of their words."""
+    """32-bit hashes of the word 3-shingles, mixed from the hashes of their words.
+
+    A shingle that recurs is hashed again rather than deduplicated: it cannot change a minimum, and
+    sorting to drop repeats cost as much as the rest of this function.
+    """
     w = word_hashes
     mixed = w[:-2] * _MIX[0] + w[1:-1] * _MIX[1] + w[2:] * _MIX[2]
-    return np.unique((mixed >> np.uint64(32)) ^ (mixed & _MASK))
+    return (mixed >> np.uint64(32)) ^ (mixed & _MASK)
 
 
 def signature(text: str) -> bytes | None:
