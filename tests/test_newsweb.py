@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import http.client
+import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
+from polling import wait_for
 
 from narrative_tracker.newsweb import NewsWeb, Page
 
@@ -56,3 +61,48 @@ def test_redirects_errors_and_gzip():
 def test_a_slow_page_is_slow():
     with NewsWeb({"/slow": Page(b"late", delay=2)}) as web, pytest.raises(TimeoutError):
         urllib.request.urlopen(web.url("/slow"), timeout=0.5)
+
+
+def test_keep_alive_connection_answers_in_order():
+    site = {"/a": Page(b"first"), "/b": Page(b"second", delay=0.2), "/c": Page(b"third")}
+    with NewsWeb(site) as web:
+        connection = http.client.HTTPConnection("127.0.0.1", web.port, timeout=5)
+        try:
+            bodies = []
+            for path in ("/a", "/b", "/c"):
+                connection.request("GET", path, headers={"X-Probe": path})
+                bodies.append(connection.getresponse().read())
+            connection.request("HEAD", "/a")
+            head = connection.getresponse()
+            assert (head.status, head.getheader("Content-Length"), head.read()) == (200, "5", b"")
+        finally:
+            connection.close()
+        assert bodies == [b"first", b"second", b"third"]
+        assert [r.headers.get("X-Probe") for r in web.requests] == ["/a", "/b", "/c", None]
+        assert web.requests_for("/b")[0].host == f"127.0.0.1:{web.port}"
+
+
+def test_a_slow_page_does_not_hold_up_other_clients():
+    with NewsWeb({"/slow": Page(b"late", delay=1.0), "/fast": Page(b"now")}) as web:
+        slow = threading.Thread(target=_get, args=(web.url("/slow"),))
+        slow.start()
+        wait_for(lambda: web.requests_for("/slow"), 5, "the slow request to arrive", interval=0.01)
+        started = time.monotonic()
+        assert _get(web.url("/fast"))[2] == b"now"
+        assert time.monotonic() - started < 0.5
+        slow.join(timeout=5)
+        assert web.peak_concurrency == 2
+
+
+def test_broken_requests_get_an_error_and_the_connection_closed():
+    with NewsWeb({"/a": Page(b"ok")}) as web:
+        for raw, status in (
+            (b"NONSENSE\r\n\r\n", b"400"),
+            (b"GET /a HTTP/1.1\r\nX-Big: " + b"x" * 70_000 + b"\r\n\r\n", b"431"),
+            (b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", b"501"),
+        ):
+            with socket.create_connection(("127.0.0.1", web.port), timeout=5) as client:
+                client.sendall(raw)
+                answer = client.recv(1024)
+                assert answer.split(b" ")[1] == status, answer
+        assert _get(web.url("/a"))[2] == b"ok"  # the server goes on
