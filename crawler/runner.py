@@ -160,7 +160,9 @@ def _run_child(
     reader.start()
     deadline = time.monotonic() + timeout
     timed_out = interrupted = False
-    while not _exited(child, within=0.2):  # waits on the child: its end is seen at once
+    # The reader ends when the child's stdout does, that is when the child exits: joining it wakes
+    # at once (``Popen.wait`` with a timeout polls, up to 50 ms late).
+    while not _ended(reader, child, within=0.2):
         if stop.is_set() or time.monotonic() >= deadline:
             interrupted, timed_out = stop.is_set(), not stop.is_set()
             logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
@@ -176,9 +178,13 @@ def _run_child(
     return stats
 
 
-def _exited(child: subprocess.Popen[str], *, within: float) -> bool:
+def _ended(reader: threading.Thread, child: subprocess.Popen[str], *, within: float) -> bool:
+    if reader.is_alive():
+        reader.join(timeout=within)
+        if reader.is_alive():
+            return False
     try:
-        child.wait(timeout=within)
+        child.wait(timeout=within)  # at once, unless the child closed its stdout and went on
     except subprocess.TimeoutExpired:
         return False
     return True
