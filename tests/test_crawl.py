@@ -120,6 +120,25 @@ def test_crawl_stores_each_article_once_with_clean_text_language_and_copies(
         db.dispose()
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_feeds_and_pages_read_alike_in_the_crawl_process_and_in_workers(
+    site: Site, tmp_path: Path, workers: int
+) -> None:
+    # extraction_workers = 0 parses feeds and extracts pages in the crawl process itself.
+    settings = settings_for(tmp_path, site, f"sqlite:///{tmp_path / 'db.sqlite'}", extraction_workers=workers)
+    stats = run_crawl(settings, sources=["west", "fr", "ru", "broken"])
+    assert (stats["feeds_fetched"], stats["errors"].get("feed-malformed")) == (4, 1)
+    db = open_database(settings.database_url)
+    try:
+        with db.session() as session:
+            articles = session.scalars(select(Article)).all()
+            stored = {a.url.split(str(site.web.port), 1)[1]: (a.title, a.lang) for a in articles}
+    finally:
+        db.dispose()
+    expected = {p: v for p, v in site.articles.items() if p.startswith(("/west/", "/fr/", "/ru/"))}
+    assert stored == expected
+
+
 def test_private_addresses_are_refused_unless_allowed(site: Site, tmp_path: Path) -> None:
     settings = settings_for(tmp_path, site, f"sqlite:///{tmp_path / 'db.sqlite'}", allow_private_addresses=False)
     stats = run_crawl(settings, sources=["west"])
