@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +22,7 @@ from crawler.feeds import FeedParseError, parse_feed
 from crawler.language import article_language, declared_language
 from crawler.sitemaps import SitemapError, parse_sitemap
 from crawler.sources import SourceSpec
+from crawler.spiders.news import NewsSpider
 from crawler.store import load_duplicate_index, store_articles, sync_catalogue
 from crawler.urls import normalize_url, on_domains, resolves_to_public_addresses, url_hash
 from storage.database import Database
@@ -159,6 +164,21 @@ def test_extract_page_removes_boilerplate_and_falls_back_to_the_summary() -> Non
     fallback = extract_page(PageInput("http://e.org/g", thin, "text/html", summary=summary))
     assert fallback.is_article and fallback.summary_only and fallback.text == summary
     assert not extract_page(PageInput("http://e.org/g", thin, "text/html")).is_article
+
+
+def test_feeds_are_parsed_in_the_crawl_process_when_the_workers_are_gone() -> None:
+    body = rss([("One", "http://e.org/1", ""), ("Two", "http://e.org/2", "")])
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    spider = NewsSpider(entries=[], database=None, tracker=None, config=None, index=None, extraction_pool=pool)  # type: ignore[arg-type]
+
+    def links() -> list[str]:
+        return [e.link for e in asyncio.run(spider._parse_feed(body, "http://e.org/rss", None)).entries]
+
+    assert links() == ["http://e.org/1", "http://e.org/2"]  # in the worker
+    pool.submit(os._exit, 1)  # the worker dies, and the pool with it
+    assert links() == ["http://e.org/1", "http://e.org/2"]
+    pool.shutdown()
+    assert links() == ["http://e.org/1", "http://e.org/2"]
 
 
 # -- near-duplicates ----------------------------------------------------------------------------

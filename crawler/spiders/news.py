@@ -237,10 +237,13 @@ class NewsSpider(scrapy.Spider):
         if self.extraction_pool is not None:
             try:
                 future = self.extraction_pool.submit(parse_feed, body, url=url, content_type=content_type)
-            except (BrokenExecutor, RuntimeError):  # a worker died, or the pool is shutting down
+            except RuntimeError:  # the pool is shutting down, or broken (BrokenExecutor)
                 pass
             else:
-                return await asyncio.wrap_future(future)
+                try:
+                    return await asyncio.wrap_future(future)
+                except BrokenExecutor:
+                    logger.warning("%s: an extraction worker died; the feed is parsed in the crawl process", url)
         return parse_feed(body, url=url, content_type=content_type)
 
     @staticmethod

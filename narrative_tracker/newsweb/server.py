@@ -25,8 +25,6 @@ from urllib.parse import urlsplit
 MAX_DELAY_SECONDS = 30.0
 #: Longest request head (request line and headers) accepted; a longer one is answered 431.
 MAX_HEAD_BYTES = 64 * 1024
-#: Seconds an idle keep-alive connection is kept open.
-IDLE_TIMEOUT_SECONDS = 60.0
 #: Pending connections the listening socket holds: the default of 5 dropped the SYNs of a crawler
 #: opening 16 connections at once, and each dropped SYN costs a 1 s (then 2 s, 4 s...) retransmission.
 LISTEN_BACKLOG = 128
@@ -190,7 +188,10 @@ class NewsWeb:
             server.close()
             for connection in list(self._connections):
                 connection.abort()
-            loop.run_until_complete(asyncio.sleep(0))  # let the aborted connections finish
+            late = asyncio.all_tasks(loop)  # delayed answers still waiting
+            for task in late:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*late, return_exceptions=True))
         finally:
             ready.set()
             loop.close()
