@@ -167,18 +167,18 @@ def test_extract_page_removes_boilerplate_and_falls_back_to_the_summary() -> Non
 
 
 def test_feeds_are_parsed_in_the_crawl_process_when_the_workers_are_gone() -> None:
-    body = rss([("One", "http://e.org/1", ""), ("Two", "http://e.org/2", "")])
+    body = rss([("One", "http://example.org/1", ""), ("Two", "http://example.org/2", "")])
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     spider = NewsSpider(entries=[], database=None, tracker=None, config=None, index=None, extraction_pool=pool)  # type: ignore[arg-type]
 
     def links() -> list[str]:
-        return [e.link for e in asyncio.run(spider._parse_feed(body, "http://e.org/rss", None)).entries]
+        return [e.link for e in asyncio.run(spider._parse_feed(body, "http://example.org/rss", None)).entries]
 
-    assert links() == ["http://e.org/1", "http://e.org/2"]  # in the worker
+    assert links() == ["http://example.org/1", "http://example.org/2"]  # in the worker
     pool.submit(os._exit, 1)  # the worker dies, and the pool with it
-    assert links() == ["http://e.org/1", "http://e.org/2"]
+    assert links() == ["http://example.org/1", "http://example.org/2"]
     pool.shutdown()
-    assert links() == ["http://e.org/1", "http://e.org/2"]
+    assert links() == ["http://example.org/1", "http://example.org/2"]
 
 
 # -- near-duplicates ----------------------------------------------------------------------------
