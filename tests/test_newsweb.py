@@ -106,3 +106,14 @@ def test_broken_requests_get_an_error_and_the_connection_closed():
                 answer = client.recv(1024)
                 assert answer.split(b" ")[1] == status, answer
         assert _get(web.url("/a"))[2] == b"ok"  # the server goes on
+
+
+def test_pipelined_requests_are_answered_in_order():
+    with NewsWeb({"/a": Page(b"first", delay=0.2), "/b": Page(b"second")}) as web:
+        with socket.create_connection(("127.0.0.1", web.port), timeout=5) as client:
+            client.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+        assert answer.count(b"HTTP/1.1 200 OK") == 2
+        assert answer.index(b"first") < answer.index(b"second")

@@ -241,7 +241,8 @@ class NewsWeb:
 
 
 class _Connection(asyncio.Protocol):
-    """One client connection: requests are answered in order, one at a time (no pipelining)."""
+    """One client connection: its requests are answered in order, one at a time (a slow page holds
+    up the requests sent after it on the same connection, as on a real HTTP/1.1 server)."""
 
     def __init__(self, web: NewsWeb) -> None:
         self.web = web
