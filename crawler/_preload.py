@@ -1,5 +1,5 @@
 """Imported once by the forkserver of the extraction workers: every worker forked from it shares
-trafilatura and the language model (loaded here) instead of loading its own copy."""
+trafilatura, feedparser and the language model (loaded here) instead of loading its own copy."""
 
 from crawler.extract import warm_up
 

@@ -99,13 +99,13 @@ def canonical_link(html: str) -> str | None:
 
 
 def warm_up() -> None:
-    """Load trafilatura and the language model once per worker, before the first page arrives.
+    """Load trafilatura, feedparser and the language model once per worker, before the first page.
 
     Defined here, not beside the pipeline, so that workers never import Scrapy (30 MB each).
     """
     import trafilatura  # noqa: F401
 
-    import crawler.feeds  # noqa: F401  (the workers parse feeds too)
+    import crawler.feeds  # noqa: F401  (the workers parse the feeds too)
     from crawler.language import detect_language
 
     detect_language("warm up")

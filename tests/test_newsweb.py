@@ -6,7 +6,6 @@ import gzip
 import http.client
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -87,9 +86,8 @@ def test_a_slow_page_does_not_hold_up_other_clients():
         slow = threading.Thread(target=_get, args=(web.url("/slow"),))
         slow.start()
         wait_for(lambda: web.requests_for("/slow"), 5, "the slow request to arrive", interval=0.01)
-        started = time.monotonic()
         assert _get(web.url("/fast"))[2] == b"now"
-        assert time.monotonic() - started < 0.5
+        assert slow.is_alive()  # the fast page came while the slow one was still being waited for
         slow.join(timeout=5)
         assert web.peak_concurrency == 2
 
