@@ -27,13 +27,19 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from classifier.classify import classify_stored
-from classifier.dataset import Record, compose_document, example_records, label_ids, stance_cue_records
-from classifier.registry import CACHE, register, save_model, set_active
-from classifier.taxonomy import Taxonomy, load_taxonomy
-from classifier.training import fit_model
-from storage.database import open_database
-from storage.models import Article, Source
+from narrative_tracker.classifier.classify import classify_stored
+from narrative_tracker.classifier.dataset import (
+    Record,
+    compose_document,
+    example_records,
+    label_ids,
+    stance_cue_records,
+)
+from narrative_tracker.classifier.registry import CACHE, register, save_model, set_active
+from narrative_tracker.classifier.taxonomy import Taxonomy, load_taxonomy
+from narrative_tracker.classifier.training import fit_model
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models import Article, Source
 
 LANGS = ("en", "fr", "ru")
 

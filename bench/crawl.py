@@ -148,7 +148,7 @@ def bare_child(feeds: list[str], concurrency: int, *, stock: bool = False) -> No
     import trafilatura
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.settings import CONCURRENT_ITEMS
+    from narrative_tracker.crawler.settings import CONCURRENT_ITEMS
 
     counts = {"articles": 0}
 
@@ -181,7 +181,7 @@ def bare_child(feeds: list[str], concurrency: int, *, stock: bool = False) -> No
         # reconnects for every second page, ~3% of the bare crawl's CPU), and no consoles.
         settings |= {
             "CONCURRENT_ITEMS": CONCURRENT_ITEMS,
-            "DOWNLOADER": "crawler.downloader.PoliteDownloader",
+            "DOWNLOADER": "narrative_tracker.crawler.downloader.PoliteDownloader",
             "TELNETCONSOLE_ENABLED": False,
             "REMOTE_CONTROL_ENABLED": False,
         }
@@ -210,9 +210,9 @@ def run_bare(web: SyntheticWeb, concurrency: int, *, stock: bool = False) -> tup
 
 
 def run_product(web: SyntheticWeb, workdir: Path, concurrency: int, workers: int) -> tuple[dict[str, Any], float]:
-    from crawler.runner import run_crawl
+    from narrative_tracker.crawler.runner import run_crawl
     from narrative_tracker.settings import load_settings
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     workdir.mkdir(parents=True, exist_ok=True)
     feeds = web.feed_urls()

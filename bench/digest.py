@@ -75,7 +75,7 @@ def _stamp(moment: datetime) -> str:
 
 def create(path: Path, articles: int, days: int, today: date, seed: int = 7) -> dict[str, float]:
     """Create and fill the database; return generation and initial-build timings."""
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     started = time.perf_counter()
     database = open_database(f"sqlite:///{path}")
@@ -106,7 +106,7 @@ def create(path: Path, articles: int, days: int, today: date, seed: int = 7) -> 
     connection.close()
     generated = time.perf_counter() - started
 
-    from jobs.trends import update_trends
+    from narrative_tracker.trends.daily import update_trends
 
     database = open_database(f"sqlite:///{path}")
     started = time.perf_counter()
@@ -176,30 +176,29 @@ def _fill_day(
 
 def _names() -> dict[str, str]:
     """Narrative names from the shipped taxonomy, as the digest job reads them."""
-    from types import SimpleNamespace
 
-    from jobs.digest.content import narrative_names
+    from narrative_tracker.classifier.taxonomy import narrative_names
 
     try:
-        from classifier.taxonomy import DEFAULT_TAXONOMY_FILE
+        from narrative_tracker.classifier.taxonomy import DEFAULT_TAXONOMY_FILE
     except ImportError:
         return {}
-    return narrative_names(SimpleNamespace(taxonomy_file=DEFAULT_TAXONOMY_FILE))
+    return narrative_names(DEFAULT_TAXONOMY_FILE)
 
 
 def measure(path: Path, today: date) -> dict[str, float]:
     """Run in a fresh process: the incremental trends, the digest, and the count query."""
     from sqlalchemy import func, select
 
-    from jobs.alerts import evaluate_alerts
-    from jobs.config import AlertSettings
-    from jobs.digest.charts import render_charts
-    from jobs.digest.content import build_digest
-    from jobs.digest.delivery import build_message
-    from jobs.digest.render import render_html, render_json, render_markdown, render_text
-    from jobs.trends import update_trends
-    from storage.database import open_database
-    from storage.models import Classification
+    from narrative_tracker.storage.database import open_database
+    from narrative_tracker.storage.models import Classification
+    from narrative_tracker.trends.alerts import evaluate_alerts
+    from narrative_tracker.trends.config import AlertSettings
+    from narrative_tracker.trends.daily import update_trends
+    from narrative_tracker.trends.digest.charts import render_charts
+    from narrative_tracker.trends.digest.content import build_digest
+    from narrative_tracker.trends.digest.delivery import build_message
+    from narrative_tracker.trends.digest.render import render_html, render_json, render_markdown, render_text
 
     database = open_database(f"sqlite:///{path}")
     now = datetime.combine(today, datetime.min.time(), tzinfo=UTC) + timedelta(hours=23)

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select
 
-from classifier.dataset import compose_document
-from classifier.inference import analyse
-from classifier.registry import LoadedModel
-from classifier.taxonomy import Taxonomy
-from storage.database import Database
-from storage.models import Article, Classification, ClassifiedArticle, utc_now
+from narrative_tracker.classifier.dataset import compose_document
+from narrative_tracker.classifier.inference import analyse
+from narrative_tracker.classifier.registry import LoadedModel
+from narrative_tracker.classifier.taxonomy import Taxonomy
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Classification, ClassifiedArticle, utc_now
 
 if TYPE_CHECKING:
     from sqlalchemy import Select

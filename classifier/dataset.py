@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from classifier.model import UNKNOWN
-from classifier.taxonomy import Taxonomy, coarse_of
+from narrative_tracker.classifier.model import UNKNOWN
+from narrative_tracker.classifier.taxonomy import Taxonomy
+from narrative_tracker.vocabulary import coarse_of
 
 # Weight of a weak (pattern) label relative to an analyst's.
 WEAK_WEIGHT = 0.3

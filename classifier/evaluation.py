@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from classifier.dataset import Record
-from classifier.taxonomy import coarse_of
+from narrative_tracker.classifier.dataset import Record
+from narrative_tracker.vocabulary import coarse_of
 
 
 @dataclass

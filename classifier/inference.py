@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from classifier.evaluation import Flag, Prediction
-from classifier.taxonomy import Taxonomy
+from narrative_tracker.classifier.evaluation import Flag, Prediction
+from narrative_tracker.classifier.taxonomy import Taxonomy
 
 MAX_EVIDENCE = 3
 MAX_TERMS = 5

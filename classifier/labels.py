@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 
 from sqlalchemy import delete, insert, select
 
-from classifier.dataset import WEAK_WEIGHT, Record
-from classifier.taxonomy import Taxonomy
-from storage.database import Database
-from storage.models import Article, Label, LabelledText, utc_now
+from narrative_tracker.classifier.dataset import WEAK_WEIGHT, Record
+from narrative_tracker.classifier.taxonomy import Taxonomy
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Label, LabelledText, utc_now
 
 BATCH = 1_000
 #: Dataset name of the labels given in the labelling queue.

@@ -26,10 +26,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from classifier.features import STANCE_FEATURES, make_features
+from narrative_tracker.classifier.features import STANCE_FEATURES, make_features
+from narrative_tracker.vocabulary import STANCES
 
 UNKNOWN = -1
-STANCES = ("promotes", "refutes", "reports")
 # A narrative gets its own stance model from this many stance labels with two stances present.
 MIN_NARRATIVE_STANCE_LABELS = 20
 # A narrative's own stance model weighs n / (n + this) against the shared one (n: its stance labels).

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
-from classifier.dataset import compose_document
-from classifier.registry import LoadedModel
-from storage.database import Database
-from storage.models import Article, LabelledText, Source
+from narrative_tracker.classifier.dataset import compose_document
+from narrative_tracker.classifier.registry import LoadedModel
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, LabelledText, Source
 
 POOL = 2_000
 EXCERPT_CHARS = 600

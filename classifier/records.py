@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from classifier.dataset import Record
-from classifier.taxonomy import STANCES, Taxonomy
+from narrative_tracker.classifier.dataset import Record
+from narrative_tracker.classifier.taxonomy import Taxonomy
 from narrative_tracker.errors import UsageError
+from narrative_tracker.vocabulary import STANCES
 
 
 def _fail(where: str, message: str) -> UsageError:

@@ -18,6 +18,7 @@ import platform
 import secrets
 import shutil
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,21 +26,25 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from narrative_tracker.classifier.legacy import upgrade_model_bytes
 from narrative_tracker.errors import ModelError, ModelNotFoundError
-from storage.database import Database
-from storage.models import ModelVersion, utc_now
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import ModelVersion, utc_now
+from narrative_tracker.storage.queries import ACTIVE
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
+ACTIVATION_ATTEMPTS = 3
 # Everything a saved model may contain beyond what skops trusts by default (numpy, scipy arrays,
 # scikit-learn estimators): our own estimator and text preprocessors, and sparse weight matrices.
 TRUSTED_TYPES = [
-    "classifier.features.prepare_body",
-    "classifier.features.prepare_chars",
-    "classifier.features.prepare_words",
-    "classifier.model.NarrativeClassifier",
+    "narrative_tracker.classifier.features.prepare_body",
+    "narrative_tracker.classifier.features.prepare_chars",
+    "narrative_tracker.classifier.features.prepare_words",
+    "narrative_tracker.classifier.model.NarrativeClassifier",
     "scipy.sparse._csc.csc_matrix",
     "scipy.sparse._csr.csr_matrix",
 ]
@@ -90,7 +95,7 @@ class LoadedModel:
     @property
     def explainer(self) -> Any:
         if self._explainer is None:
-            from classifier.inference import Explainer
+            from narrative_tracker.classifier.inference import Explainer
 
             self._explainer = Explainer(self.pipeline)
         return self._explainer
@@ -158,13 +163,15 @@ def load_model(models_dir: Path, version: str) -> LoadedModel:
     if metadata.get("model_sha256") and sha256_file(path) != metadata["model_sha256"]:
         raise ModelError(f"model {version}: {path} is corrupt (its checksum does not match {METADATA_FILE})")
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
+        data = upgrade_model_bytes(path.read_bytes())
+        untrusted = skops.io.get_untrusted_types(data=data)
         unexpected = sorted(set(untrusted) - set(TRUSTED_TYPES))
         if unexpected:
             raise ModelError(
-                f"model {version}: {path} asks for types outside the trusted list: {', '.join(unexpected)}"
+                f"model {version}: {path} asks for types outside the trusted list: {', '.join(unexpected)}; "
+                "retrain with `narrative-tracker train --promote`"
             )
-        pipeline = skops.io.load(path, trusted=TRUSTED_TYPES)
+        pipeline = skops.io.loads(data, trusted=TRUSTED_TYPES)
     except ModelError:
         raise
     except Exception as exc:  # skops raises many kinds on damaged or foreign files
@@ -214,10 +221,6 @@ def register(db: Database, version: str, metadata: dict[str, Any]) -> None:
         )
 
 
-def active_version(session: Session) -> str | None:
-    return session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active"))
-
-
 def get_version(session: Session, version: str) -> ModelVersion:
     row = session.get(ModelVersion, version)
     if row is None:
@@ -243,22 +246,43 @@ def list_versions(db: Database) -> list[dict[str, Any]]:
 
 
 def set_active(db: Database, version: str) -> str | None:
-    """Make ``version`` the active model in one transaction; returns the one it replaces."""
-    with db.session() as session:
-        row = get_version(session, version)
-        previous = session.scalars(select(ModelVersion).where(ModelVersion.status == "active")).all()
-        for old in previous:
-            if old.version != version:
-                old.status = "retired"
-        row.status = "active"
-        row.promoted_at = utc_now()
-        return next((old.version for old in previous if old.version != version), None)
+    """Make ``version`` the active model in one transaction; returns the one it replaces.
+
+    The database holds at most one active row (a partial unique index): when two activations
+    race, the loser's transaction fails on the index and is tried again, retiring the winner's.
+    """
+    for attempt in range(1, ACTIVATION_ATTEMPTS + 1):
+        try:
+            with db.session() as session:
+                return _activate(session, version)
+        except IntegrityError:
+            if attempt == ACTIVATION_ATTEMPTS:
+                raise ModelError(
+                    f"model {version} could not be activated: another activation kept winning; try again"
+                ) from None
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _activate(session: Session, version: str) -> str | None:
+    row = get_version(session, version)
+    previous = session.scalars(select(ModelVersion).where(ModelVersion.status == ACTIVE)).all()
+    for old in previous:
+        if old.version != version:
+            old.status = "retired"
+    # The old row must be retired before the new one turns active: one flush orders its updates
+    # by primary key, which could activate first and trip the one-active index.
+    session.flush()
+    row.status = ACTIVE
+    row.promoted_at = utc_now()
+    session.flush()
+    return next((old.version for old in previous if old.version != version), None)
 
 
 def rollback(db: Database) -> tuple[str, str]:
     """Re-activate the model that served before the active one; returns (from, to)."""
     with db.session() as session:
-        current = session.scalars(select(ModelVersion).where(ModelVersion.status == "active")).first()
+        current = session.scalars(select(ModelVersion).where(ModelVersion.status == ACTIVE)).first()
         if current is None:
             raise ModelError("no active model to roll back from: see `narrative-tracker models list`")
         earlier = session.scalars(
@@ -271,6 +295,7 @@ def rollback(db: Database) -> tuple[str, str]:
         current.status = "retired"
         current.promoted_at = None  # a rolled-back version is not a rollback target again
         current.notes = (current.notes + " rolled back").strip()
-        earlier.status = "active"
+        session.flush()  # retired before the earlier one turns active (the one-active index)
+        earlier.status = ACTIVE
         earlier.promoted_at = utc_now()
         return current.version, earlier.version

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupKFold
 
-from classifier.dataset import Record, example_records, group_key, label_ids, stance_cue_records
-from classifier.evaluation import Flag, Prediction, score_predictions
-from classifier.records import read_records
-from classifier.registry import library_versions
-from classifier.service import predict_records
-from classifier.taxonomy import Taxonomy, coarse_of, load_taxonomy
-from classifier.training import fit_model
+from narrative_tracker.classifier.dataset import Record, example_records, group_key, label_ids, stance_cue_records
+from narrative_tracker.classifier.evaluation import Flag, Prediction, score_predictions
+from narrative_tracker.classifier.records import read_records
+from narrative_tracker.classifier.registry import library_versions
+from narrative_tracker.classifier.service import predict_records
+from narrative_tracker.classifier.taxonomy import Taxonomy, load_taxonomy
+from narrative_tracker.classifier.training import fit_model
+from narrative_tracker.vocabulary import coarse_of
 
 
 def baseline_predict(train: Sequence[Record], test: Sequence[Record]) -> list[Prediction]:

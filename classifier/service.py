@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from classifier.dataset import Record, example_records, group_key, label_ids, stance_cue_records
-from classifier.evaluation import Prediction, score_predictions
-from classifier.labels import gold_records, labelled_article_ids, pattern_records
-from classifier.registry import CACHE, LoadedModel, load_model, new_version_name, register, save_model, set_active
-from classifier.taxonomy import Taxonomy, load_taxonomy
+from narrative_tracker.classifier.dataset import Record, example_records, group_key, label_ids, stance_cue_records
+from narrative_tracker.classifier.evaluation import Prediction, score_predictions
+from narrative_tracker.classifier.labels import gold_records, labelled_article_ids, pattern_records
+from narrative_tracker.classifier.registry import (
+    CACHE,
+    LoadedModel,
+    load_model,
+    new_version_name,
+    register,
+    save_model,
+    set_active,
+)
+from narrative_tracker.classifier.taxonomy import Taxonomy, load_taxonomy
 from narrative_tracker.errors import ModelError, UsageError
-from storage.database import Database
+from narrative_tracker.storage.database import Database
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
@@ -103,7 +111,7 @@ def collect_training_data(db: Database, taxonomy: Taxonomy, *, weak: bool = True
 
 
 def predict_records(model: LoadedModel | Any, records: Sequence[Record]) -> list[Prediction]:
-    from classifier.inference import analyse
+    from narrative_tracker.classifier.inference import analyse
 
     pipeline = model.pipeline if isinstance(model, LoadedModel) else model
     out: list[Prediction] = []
@@ -128,7 +136,7 @@ def train(
 ) -> dict[str, Any]:
     """Fit a model on everything labelled (taxonomy examples, stored labels, weak pattern labels),
     cross-validate it on the gold labels, save it as a candidate; returns what was measured."""
-    from classifier.training import cross_validate, fit_model
+    from narrative_tracker.classifier.training import cross_validate, fit_model
 
     started = time.perf_counter()
     taxonomy = load_taxonomy(settings.taxonomy_file)
@@ -175,11 +183,11 @@ def fixed_evaluation_set(db: Database, taxonomy: Taxonomy) -> list[Record]:
 def promote(settings: Settings, db: Database, version: str, *, force: bool = False) -> dict[str, Any]:
     """Make ``version`` the active model, unless it scores worse than the active one on the fixed
     evaluation set (``force`` skips the comparison). A model that cannot load is never promoted."""
-    from classifier.registry import active_version
+    from narrative_tracker.storage.queries import active_model_version
 
     candidate = load_model(settings.models_dir, version)  # ModelError here leaves the active model alone
     with db.session() as session:
-        current = active_version(session)
+        current = active_model_version(session)
     result: dict[str, Any] = {"version": version, "previous": current, "compared": None}
     if current == version:
         result["unchanged"] = True
@@ -215,12 +223,12 @@ def ensure_model(
 ) -> LoadedModel:
     """The model to use: ``version``, else the active one; with none at all, train one from the
     taxonomy examples (and any stored labels), make it active and say so."""
-    from classifier.registry import active_version
+    from narrative_tracker.storage.queries import active_model_version
 
     if version:
         return CACHE.get(settings.models_dir, version)
     with db.session() as session:
-        current = active_version(session)
+        current = active_model_version(session)
     if current is None:
         notify("No trained model yet: training one from the taxonomy examples (out of the box)...")
         trained = train(settings, db, cv_folds=0, notes="out of the box: taxonomy examples")
@@ -233,7 +241,7 @@ def ensure_model(
 def evaluate_file(
     settings: Settings, db: Database, path: Path, *, version: str | None = None, notify: Notify = _quiet
 ) -> tuple[dict[str, Any], list[Record], list[Prediction], str]:
-    from classifier.records import read_records
+    from narrative_tracker.classifier.records import read_records
 
     taxonomy = load_taxonomy(settings.taxonomy_file)
     records = read_records(path, taxonomy)

@@ -10,6 +10,7 @@ or reports it) and optional ``patterns`` (analyst regular expressions). The file
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,17 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from narrative_tracker.errors import ConfigError
+from narrative_tracker.vocabulary import STANCES, coarse_of
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TAXONOMY_FILE = Path(__file__).parent / "data" / "narratives.toml"
-STANCES = ("promotes", "refutes", "reports")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:/[a-z0-9]+(?:-[a-z0-9]+)*)?$")
 # Example tables per stance in a [[narrative]] entry.
 EXAMPLE_KEYS = {"examples": "promotes", "refutes": "refutes", "reports": "reports"}
-
-
-def coarse_of(narrative_id: str) -> str:
-    """The coarse narrative of an id (itself when it has no ``/``)."""
-    return narrative_id.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -175,3 +173,14 @@ def load_taxonomy(path: Path | str | None = None) -> Taxonomy:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"taxonomy file {path}: not valid TOML: {exc}") from None
     return parse_taxonomy(raw, path, hashlib.sha256(data).hexdigest())
+
+
+def narrative_names(path: Path | str | None = None) -> dict[str, str]:
+    """Narrative id -> the name people read, for the digest; empty when the taxonomy cannot be read
+    (the digest then shows ids: it must not fail because the taxonomy is missing or broken)."""
+    try:
+        taxonomy = load_taxonomy(path)
+    except ConfigError as exc:
+        log.warning("narrative names unavailable, the digest shows ids: %s", exc)
+        return {}
+    return {narrative_id: narrative.name for narrative_id, narrative in taxonomy.narratives.items()}

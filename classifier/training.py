@@ -11,9 +11,9 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
-from classifier.dataset import Record, group_key, language_weights, targets
-from classifier.evaluation import Prediction, score_predictions
-from classifier.model import make_model
+from narrative_tracker.classifier.dataset import Record, group_key, language_weights, targets
+from narrative_tracker.classifier.evaluation import Prediction, score_predictions
+from narrative_tracker.classifier.model import make_model
 
 # Datasets with fewer distinct words than this keep every word; larger ones drop words seen once.
 SMALL_DATASET = 2_000

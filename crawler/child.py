@@ -19,8 +19,8 @@ from typing import IO, TYPE_CHECKING, Any
 # Nothing of this project's at the top: every extraction worker imports this module again, as the
 # main module of the process it is forked for (multiprocessing's preparation of a worker).
 if TYPE_CHECKING:
-    from crawler.config import CrawlerSettings
-    from crawler.sources import SourceSpec
+    from narrative_tracker.crawler.config import CrawlerSettings
+    from narrative_tracker.crawler.sources import SourceSpec
 
 #: Seconds between progress events.
 PROGRESS_INTERVAL = 0.5
@@ -48,14 +48,14 @@ def _peak_memory_mb() -> float:
 def run(plan: dict[str, Any], events: IO[str]) -> int:
     pool = None
     if plan.get("mode") != "check":
-        from crawler.workers import start_executor
+        from narrative_tracker.crawler.workers import start_executor
 
         # First thing: the fork server loads trafilatura and the language model on one core while
         # this process imports pydantic, Scrapy and SQLAlchemy on the other. (The caller made the
         # plan from settings it had validated; it is validated again below.)
         pool = start_executor(int(plan["crawler"]["extraction_workers"]))
-    from crawler.config import CrawlerSettings
-    from crawler.sources import SourceSpec
+    from narrative_tracker.crawler.config import CrawlerSettings
+    from narrative_tracker.crawler.sources import SourceSpec
 
     config = CrawlerSettings.model_validate(plan["crawler"])
     from scrapy.utils.reactor import install_reactor
@@ -69,12 +69,12 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     from scrapy.crawler import CrawlerProcess
     from twisted.internet import task
 
-    from crawler.memory import PeakMemory
-    from crawler.settings import scrapy_settings
-    from crawler.spiders.news import NewsSpider, plan_entries
-    from crawler.store import load_duplicate_index, load_feeds
-    from crawler.tracker import CrawlTracker
-    from storage.database import open_database
+    from narrative_tracker.crawler.memory import PeakMemory
+    from narrative_tracker.crawler.settings import scrapy_settings
+    from narrative_tracker.crawler.spiders.news import NewsSpider, plan_entries
+    from narrative_tracker.crawler.store import load_duplicate_index, load_feeds
+    from narrative_tracker.crawler.tracker import CrawlTracker
+    from narrative_tracker.storage.database import open_database
 
     sources = [SourceSpec.model_validate(s) for s in plan["sources"]]
 
@@ -164,8 +164,8 @@ def _check(config: CrawlerSettings, sources: list[SourceSpec], plan: dict[str, A
     """Fetch each entry point once (``sources check``); one "check" event per entry point."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.settings import scrapy_settings
-    from crawler.spiders.check import CheckSpider
+    from narrative_tracker.crawler.settings import scrapy_settings
+    from narrative_tracker.crawler.spiders.check import CheckSpider
 
     settings = scrapy_settings(config, log_level=plan.get("log_level", "WARNING"))
     settings["ITEM_PIPELINES"] = {}

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from crawler.decoding import decode_html
-from crawler.dedup import fingerprints
-from crawler.language import article_language
+from narrative_tracker.crawler.decoding import decode_html
+from narrative_tracker.crawler.dedup import fingerprints
+from narrative_tracker.crawler.language import article_language
 
 #: A feed summary at least this long stands in for a page whose text could not be extracted.
 SUMMARY_MIN_CHARS = 80
@@ -105,8 +105,8 @@ def warm_up() -> None:
     """
     import trafilatura  # noqa: F401
 
-    import crawler.feeds  # noqa: F401  (the workers parse the feeds too)
-    from crawler.language import detect_language
+    import narrative_tracker.crawler.feeds  # noqa: F401  (the workers parse the feeds too)
+    from narrative_tracker.language import detect_language
 
     detect_language("warm up")
 

@@ -14,7 +14,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import ConnectError, ConnectionLost, DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 
-from crawler.middlewares import SkippedRequest
+from narrative_tracker.crawler.middlewares import SkippedRequest
 
 
 def classify_failure(failure: Failure) -> tuple[str, bool]:

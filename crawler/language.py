@@ -8,12 +8,9 @@ sure and py3langid is sure of another language (templates that say ``lang="en"``
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any
 
-UNDETERMINED = "und"
-#: Characters of the text py3langid reads: enough to be sure, and its cost grows with the length.
-SAMPLE_CHARS = 1000
+from narrative_tracker.language import UNDETERMINED, detect_language, iso_code
+
 #: Characters read only to check a declared language (a wrong template is plain in a paragraph):
 #: a short sample confirms it, a longer one must be sure of another language to overrule it.
 CONFIRM_CHARS = 200
@@ -22,8 +19,6 @@ CHECK_CHARS = 400
 MIN_CHARS_TO_OVERRULE = 400
 #: Normalised py3langid probability needed to overrule a declared language.
 OVERRULE_CONFIDENCE = 0.99
-#: Old codes some sites still declare.
-ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jw": "jv", "mo": "ro", "sh": "sr"}
 
 _HEAD_LIMIT = 30_000
 _HTML_LANG = re.compile(r"<html\b[^>]*?\s(?:xml:)?lang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*", re.I)
@@ -33,46 +28,24 @@ _META_KEYS = {"content-language", "og:locale", "language", "dc.language", "lang"
 _CODE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*\s*$")
 
 
-def _iso(code: str) -> str | None:
-    code = code.lower()
-    code = ALIASES.get(code, code)
-    return code if len(code) == 2 and code.isalpha() else None
-
-
 def declared_language(html: str, content_language: str | None = None) -> str | None:
     """The ISO 639-1 code the page or its headers declare, if any."""
     head = html[:_HEAD_LIMIT]
     match = _HTML_LANG.search(head)
-    if match and (code := _iso(match.group(1))):
+    if match and (code := iso_code(match.group(1))):
         return code
     for tag in _META.findall(head):
         attrs = {m.group(1).lower(): (m.group(2) or m.group(3) or m.group(4) or "") for m in _ATTR.finditer(tag)}
         key = (attrs.get("http-equiv") or attrs.get("property") or attrs.get("name") or "").lower()
         if key in _META_KEYS:
             found = _CODE.match(attrs.get("content", "").split(",")[0])
-            if found and (code := _iso(found.group(1))):
+            if found and (code := iso_code(found.group(1))):
                 return code
     if content_language:
         found = _CODE.match(content_language.split(",")[0])
         if found:
-            return _iso(found.group(1))
+            return iso_code(found.group(1))
     return None
-
-
-@lru_cache(maxsize=1)
-def _identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def detect_language(text: str, *, sample_chars: int = SAMPLE_CHARS) -> tuple[str, float]:
-    """py3langid's guess for ``text`` and its normalised probability; ("und", 0) for empty text."""
-    sample = text[:sample_chars]
-    if not sample.strip():
-        return UNDETERMINED, 0.0
-    code, probability = _identifier().classify(sample)
-    return _iso(code) or UNDETERMINED, float(probability)
 
 
 def article_language(html: str, text: str, content_language: str | None = None) -> str:

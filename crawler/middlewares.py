@@ -12,7 +12,7 @@ from typing import Any
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
-from crawler.urls import host_of, is_http, on_domains, resolves_to_public_addresses
+from narrative_tracker.crawler.urls import host_of, is_http, on_domains, resolves_to_public_addresses
 
 
 class SkippedRequest(IgnoreRequest):

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler.sources import SourceSpec, load_sources
-from crawler.store import sync_catalogue
+from narrative_tracker.crawler.sources import SourceSpec, load_sources
+from narrative_tracker.crawler.store import sync_catalogue
 from narrative_tracker.errors import CrawlError, UsageError
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
-    from storage.database import Database
+    from narrative_tracker.storage.database import Database
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def prepare_crawl(
     selected = select_sources(catalogue, sources)
     own_database = database is None
     if database is None:
-        from storage.database import open_database
+        from narrative_tracker.storage.database import open_database
 
         database = open_database(settings.database_url)
     try:
@@ -124,10 +124,15 @@ def check_sources(
 
 
 def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start ``python -m crawler.child`` in its own process group and hand it the plan."""
+    """Start the crawl process in its own process group and hand it the plan.
+
+    ``-P`` keeps the working directory off its import path (and off its workers', which inherit the
+    flag): a folder that happens to hold a ``narrative_tracker`` or ``crawler`` package must not
+    replace the installed code.
+    """
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", "crawler.child"],
+            [sys.executable, "-P", "-m", "narrative_tracker.crawler.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.config import CrawlerSettings
+from narrative_tracker.crawler.config import CrawlerSettings
 
 #: Only answers worth asking again: server errors and gateway timeouts (never 4xx, never 429 storms).
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524]
@@ -75,7 +75,7 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "CONCURRENT_REQUESTS": max(16, per_domain * 4),
         "CONCURRENT_ITEMS": CONCURRENT_ITEMS,
         # Scrapy's own exceeds CONCURRENT_REQUESTS_PER_DOMAIN under the asyncio reactor.
-        "DOWNLOADER": "crawler.downloader.PoliteDownloader",
+        "DOWNLOADER": "narrative_tracker.crawler.downloader.PoliteDownloader",
         # The spider requests each article once (by its normalised URL's hash) and entry URLs on
         # purpose every time: Scrapy's fingerprinting of every request would only cost.
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
@@ -105,10 +105,10 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
         # Scrapy's component lists without the ones this crawl never uses (see UNUSED_COMPONENTS).
         **{base: _without(base, paths) for base, paths in UNUSED_COMPONENTS.items()},
-        "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.SafetyMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {"narrative_tracker.crawler.middlewares.SafetyMiddleware": 50},
         "ITEM_PIPELINES": {
-            "crawler.pipelines.extract.ExtractPipeline": 300,
-            "crawler.pipelines.store.StorePipeline": 800,
+            "narrative_tracker.crawler.pipelines.extract.ExtractPipeline": 300,
+            "narrative_tracker.crawler.pipelines.store.StorePipeline": 800,
         },
         # Read by this project's components.
         "NT_ALLOW_PRIVATE_ADDRESSES": config.allow_private_addresses,

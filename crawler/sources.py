@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from narrative_tracker.configmodel import Section
 from narrative_tracker.errors import ConfigError
+from narrative_tracker.vocabulary import GROUPS
 
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent / "data" / "sources.toml"
 
-GROUPS = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
-Group = Literal["russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other"]
 
 
 def _http_url(value: str, what: str) -> str:
@@ -42,7 +40,7 @@ class Listing(Section):
 class SourceSpec(Section):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
     name: str = Field(min_length=1)
-    group: Group
+    group: str
     country: str = Field(min_length=2, max_length=8)
     languages: list[str] = Field(min_length=1)
     feeds: list[str] = Field(default_factory=list)
@@ -50,6 +48,13 @@ class SourceSpec(Section):
     domains: list[str] = Field(min_length=1)
     sitemaps: list[str] = Field(default_factory=list)
     listing: Listing | None = None
+
+    @field_validator("group")
+    @classmethod
+    def _known_group(cls, value: str) -> str:
+        if value not in GROUPS:
+            raise ValueError(f"{value!r} is not a source group: write one of {', '.join(GROUPS)}")
+        return value
 
     @field_validator("feeds", "sitemaps")
     @classmethod

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from crawler.dedup import NUM_PERM, DuplicateIndex
-from crawler.sources import SourceSpec
-from storage.database import Database
-from storage.models import Article, Feed, Source
-from storage.models.base import utc_now
+from narrative_tracker.crawler.dedup import NUM_PERM, DuplicateIndex
+from narrative_tracker.crawler.sources import SourceSpec
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Feed, Source
+from narrative_tracker.storage.models.base import utc_now
 
 ARTICLES = Article.__table__
 #: Rows per transaction when inserting articles.

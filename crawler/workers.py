@@ -23,7 +23,7 @@ def make_executor(workers: int) -> Executor | None:
     if workers <= 0:
         return None
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler._preload"])
+    context.set_forkserver_preload(["narrative_tracker.crawler._preload"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 

@@ -13,18 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from narrative_tracker.interrupt import JobInterrupted
+
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
-    from storage.database import Database
-
-
-class JobInterrupted(Exception):
-    """Raised by a job that ended early because ``ctx.stop`` was set; the run is recorded as
-    interrupted, with ``stats`` of what the job did before it stopped."""
-
-    def __init__(self, message: str, *, stats: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.stats: dict[str, Any] = dict(stats or {})
+    from narrative_tracker.storage.database import Database
 
 
 @dataclass
@@ -38,5 +31,7 @@ class JobContext:
     #: Called with (done, total) by long jobs that can tell their progress; None when nobody listens.
     progress: Callable[[int, int | None], None] | None = None
 
+
+__all__ = ["JobContext", "JobFunction", "JobInterrupted"]
 
 JobFunction = Callable[[JobContext], dict[str, Any]]

@@ -9,15 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobs.base import JobContext, JobInterrupted
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
 
 log = logging.getLogger(__name__)
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
-    from classifier.classify import classify_stored
-    from classifier.service import ensure_model
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.classify import classify_stored
+    from narrative_tracker.classifier.service import ensure_model
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
 
     model = ensure_model(ctx.settings, ctx.database, notify=log.info)
     stats = classify_stored(

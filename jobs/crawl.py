@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crawler.runner import run_crawl
-from jobs.base import JobContext, JobInterrupted
+from narrative_tracker.crawler.runner import run_crawl
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
 
 
 def run(ctx: JobContext) -> dict[str, Any]:

@@ -34,10 +34,11 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import history
-from jobs.runner import RunOutcome
-from storage.database import Database
-from storage.models import Article, ClassifiedArticle, Feed, ModelVersion
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.runner import RunOutcome
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, ClassifiedArticle, Feed
+from narrative_tracker.storage.queries import active_model_version
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class _DatabaseCollector(Collector):
         with self.database.session() as session:
             articles = session.scalar(select(func.count()).select_from(Article)) or 0
             unhealthy = session.scalar(select(func.count()).select_from(Feed).where(Feed.healthy.is_(False))) or 0
-            active = session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active").limit(1))
+            active = active_model_version(session)
             classified = 0
             if active is not None:
                 classified = (

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from storage.database import Database
-from storage.models import JobRun, utc_now
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import JobRun, utc_now
 
 FINISHED = ("success", "failed", "interrupted", "skipped")
 

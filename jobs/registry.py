@@ -12,11 +12,11 @@ import importlib
 from collections.abc import Mapping
 from typing import cast
 
-from jobs.base import JobFunction
-from jobs.config import JOB_NAMES
+from narrative_tracker.jobs.base import JobFunction
+from narrative_tracker.jobs.config import JOB_NAMES
 
 #: job name -> "module:function".
-DEFAULT_REGISTRY: dict[str, str] = {name: f"jobs.{name}:run" for name in JOB_NAMES}
+DEFAULT_REGISTRY: dict[str, str] = {name: f"narrative_tracker.jobs.{name}:run" for name in JOB_NAMES}
 
 #: After a successful run of the key, these jobs run at once (trigger "chained"), in order.
 CHAINS: dict[str, tuple[str, ...]] = {"crawl": ("classify",), "classify": ("trends",)}

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from jobs.base import JobContext, JobInterrupted
-from storage.database import Database
-from storage.models import Article, DigestDelivery, JobRun, utc_now
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, DigestDelivery, JobRun, utc_now
 
 BATCH = 1000
 

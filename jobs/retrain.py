@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobs.base import JobContext, JobInterrupted
 from narrative_tracker.errors import ModelError
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
 
 log = logging.getLogger(__name__)
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
-    from classifier import service
+    from narrative_tracker.classifier import service
 
     if ctx.stop.is_set():
         raise JobInterrupted("retrain stopped before it started")

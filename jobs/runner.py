@@ -31,15 +31,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobs import history
-from jobs.locks import acquire_waiting, close, make_lock
-from jobs.registry import DEFAULT_REGISTRY, chained_after
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.locks import acquire_waiting, close, make_lock
+from narrative_tracker.jobs.registry import DEFAULT_REGISTRY, chained_after
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from narrative_tracker.settings import Settings
-    from storage.database import Database
+    from narrative_tracker.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def _kill_group(process: multiprocessing.process.BaseProcess) -> None:
 
 def child_main(sender: Connection, settings: Settings, name: str, target: str, trigger: str, logs: LogSetup) -> None:
     """Entry point of the job process: run the job function and send (status, stats, error) back."""
-    from jobs import logs as logging_setup
+    from narrative_tracker.jobs import logs as logging_setup
 
     logging_setup.configure(logs.level, logs.fmt)
     stop = threading.Event()
@@ -343,10 +343,10 @@ def _call_job(
     stop: threading.Event,
     progress: Callable[[int, int | None], None],
 ) -> tuple[str, dict[str, Any], str | None]:
-    from jobs.base import JobContext, JobInterrupted
-    from jobs.registry import JobUnavailableError, resolve
     from narrative_tracker.errors import NarrativeTrackerError
-    from storage.database import open_database
+    from narrative_tracker.jobs.base import JobContext, JobInterrupted
+    from narrative_tracker.jobs.registry import JobUnavailableError, resolve
+    from narrative_tracker.storage.database import open_database
 
     try:
         function = resolve(target)

@@ -21,7 +21,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs.config import JobSettings, parse_every
+from narrative_tracker.jobs.config import JobSettings, parse_every
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import history
-from jobs.health import HealthServer, Metrics
-from jobs.locks import Lock, close, make_lock
-from jobs.registry import DEFAULT_REGISTRY
-from jobs.runner import CHILD_STOP_SECONDS, LogSetup, run_chain
-from jobs.schedule import plan_job
-from storage.database import open_database
-from storage.models import SchedulerInstance, utc_now
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.health import HealthServer, Metrics
+from narrative_tracker.jobs.locks import Lock, close, make_lock
+from narrative_tracker.jobs.registry import DEFAULT_REGISTRY
+from narrative_tracker.jobs.runner import CHILD_STOP_SECONDS, LogSetup, run_chain
+from narrative_tracker.jobs.schedule import plan_job
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models import SchedulerInstance, utc_now
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler

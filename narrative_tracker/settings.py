@@ -22,18 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from classifier.config import ClassifierSettings
-from crawler.config import CrawlerSettings
-from jobs.config import (
-    AlertSettings,
-    DigestSettings,
-    JobSettings,
-    RetentionSettings,
-    ServiceSettings,
-    merge_job_tables,
-)
+from narrative_tracker.classifier.config import ClassifierSettings
+from narrative_tracker.crawler.config import CrawlerSettings
 from narrative_tracker.errors import ConfigError
-from storage.config import StorageSettings
+from narrative_tracker.jobs.config import JobSettings, RetentionSettings, ServiceSettings, merge_job_tables
+from narrative_tracker.storage.config import StorageSettings
+from narrative_tracker.trends.config import AlertSettings, DigestSettings
 
 ENV_PREFIX = "NARRATIVE_TRACKER_"
 
@@ -83,13 +77,13 @@ class Settings:
 
     @property
     def sources_file(self) -> Path:
-        from crawler.sources import DEFAULT_SOURCES_FILE
+        from narrative_tracker.crawler.sources import DEFAULT_SOURCES_FILE
 
         return self.crawler.sources or DEFAULT_SOURCES_FILE
 
     @property
     def taxonomy_file(self) -> Path:
-        from classifier.taxonomy import DEFAULT_TAXONOMY_FILE
+        from narrative_tracker.classifier.taxonomy import DEFAULT_TAXONOMY_FILE
 
         return self.classifier.taxonomy or DEFAULT_TAXONOMY_FILE
 

@@ -1,5 +1,5 @@
 """Storage: SQLAlchemy models, engine and sessions, queries, Alembic migrations."""
 
-from storage.database import Database, open_database
+from narrative_tracker.storage.database import Database, open_database
 
 __all__ = ["Database", "open_database"]

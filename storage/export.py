@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from storage.models import Article, Classification, ModelVersion, Source
+from narrative_tracker.storage.models import Article, Classification, Source
+from narrative_tracker.storage.queries import active_model_version
 
 PAGE_SIZE = 1000
 
@@ -30,10 +31,6 @@ FIELDS = (
     "duplicate_of",
     "narratives",
 )
-
-
-def active_model_version(session: Session) -> str | None:
-    return session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active"))
 
 
 def _iso(value: datetime | None) -> str | None:

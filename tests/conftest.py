@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from storage.database import Database, open_database
+from narrative_tracker.storage.database import Database, open_database
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSTGRES_URL = os.environ.get(

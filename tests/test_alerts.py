@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from test_trends_world import ARMS_PAUSE, MILITARY_MIGHT, World, day_total
 
-from jobs.alerts import evaluate_alerts, poisson_lower_tail, poisson_upper_tail
-from jobs.config import AlertSettings
-from jobs.trends import update_trends
 from narrative_tracker.cli import main
-from storage.models.trends import Alert
+from narrative_tracker.storage.models.trends import Alert
+from narrative_tracker.trends.alerts import evaluate_alerts, poisson_lower_tail, poisson_upper_tail
+from narrative_tracker.trends.config import AlertSettings
+from narrative_tracker.trends.daily import update_trends
 
 TODAY = date(2025, 7, 20)
 NOW = datetime(2025, 7, 20, 23, 0, tzinfo=UTC)
@@ -100,7 +100,7 @@ def history(database):
 
 
 def _groups_of(database, article_ids):
-    from storage.models import Article, Source
+    from narrative_tracker.storage.models import Article, Source
 
     with database.session() as session:
         rows = dict(
@@ -204,7 +204,7 @@ def test_a_day_in_progress_is_judged_on_the_part_elapsed(database, history):
 
 
 def test_alerts_command_json(tmp_path, capsys, monkeypatch):
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("NARRATIVE_TRACKER_DATABASE_URL", url)

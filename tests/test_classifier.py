@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from classifier.dataset import compose_document
-from classifier.inference import Explainer, analyse, split_sentences
-from classifier.taxonomy import load_taxonomy
+from narrative_tracker.classifier.dataset import compose_document
+from narrative_tracker.classifier.inference import Explainer, analyse, split_sentences
+from narrative_tracker.classifier.taxonomy import load_taxonomy
 from tests.test_classifier_fixtures import model  # noqa: F401  (fixture)
 
 ARMS = "discrediting-the-west/western-arms-pause-is-russian-victory"

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from classifier.dataset import example_records, label_ids, stance_cue_records
-from classifier.registry import register, save_model, set_active
-from classifier.taxonomy import load_taxonomy
-from classifier.training import fit_model
-from storage.database import Database
+from narrative_tracker.classifier.dataset import example_records, label_ids, stance_cue_records
+from narrative_tracker.classifier.registry import register, save_model, set_active
+from narrative_tracker.classifier.taxonomy import load_taxonomy
+from narrative_tracker.classifier.training import fit_model
+from narrative_tracker.storage.database import Database
 
 
 @lru_cache(maxsize=1)

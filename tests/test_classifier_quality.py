@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GroupKFold
 
-from classifier.dataset import example_records, group_key, label_ids, stance_cue_records
-from classifier.evaluation import score_predictions
-from classifier.records import read_records
-from classifier.service import predict_records
-from classifier.taxonomy import load_taxonomy
-from classifier.training import fit_model
+from narrative_tracker.classifier.dataset import example_records, group_key, label_ids, stance_cue_records
+from narrative_tracker.classifier.evaluation import score_predictions
+from narrative_tracker.classifier.records import read_records
+from narrative_tracker.classifier.service import predict_records
+from narrative_tracker.classifier.taxonomy import load_taxonomy
+from narrative_tracker.classifier.training import fit_model
 from tests.conftest import shared_data
 
 

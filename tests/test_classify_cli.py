@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from classifier.registry import read_metadata
-from jobs.base import JobContext
+from narrative_tracker.classifier.registry import read_metadata
 from narrative_tracker.cli import cli
 from narrative_tracker.errors import ModelError
+from narrative_tracker.jobs.base import JobContext
 from narrative_tracker.settings import load_settings
-from storage.database import open_database
-from storage.models import Article, Classification, ClassifiedArticle, Label, ModelVersion, Source
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models import Article, Classification, ClassifiedArticle, Label, ModelVersion, Source
 from tests.test_classifier_fixtures import install_model, ootb_pipeline
 
 ARMS = "discrediting-the-west/western-arms-pause-is-russian-victory"
@@ -136,7 +136,7 @@ def test_classify_marks_every_article_once_and_redoes_with_since(app):
 
 
 def test_the_classify_job_calls_the_same_path(app):
-    from jobs.classify import run as classify_job
+    from narrative_tracker.jobs.classify import run as classify_job
 
     settings, db, _config = app
     _articles(db, [("ru", RU)])
@@ -236,7 +236,7 @@ def test_a_corrupt_candidate_is_never_promoted(app):
 
 
 def test_the_retrain_job_trains_and_promotes(app):
-    from jobs.retrain import run as retrain_job
+    from narrative_tracker.jobs.retrain import run as retrain_job
 
     settings, db, _config = app
     stats = retrain_job(JobContext(settings=settings, database=db))
@@ -245,7 +245,7 @@ def test_the_retrain_job_trains_and_promotes(app):
 
 def test_a_taxonomy_change_keeps_labels_and_the_active_model_working(app, tmp_path):
     settings, _db, config = app
-    from classifier.taxonomy import DEFAULT_TAXONOMY_FILE
+    from narrative_tracker.classifier.taxonomy import DEFAULT_TAXONOMY_FILE
 
     taxonomy = tmp_path / "narratives.toml"
     taxonomy.write_text(

@@ -13,12 +13,12 @@ from sites import texts
 from sites.news import BOILERPLATE_COMMENT, BOILERPLATE_FOOTER, Site, build_site, write_catalogue, write_config
 from sqlalchemy import select
 
-from crawler.runner import run_crawl
+from narrative_tracker.crawler.runner import run_crawl
 from narrative_tracker.newsweb import NewsWeb
 from narrative_tracker.settings import Settings, load_settings
-from storage.database import open_database
-from storage.export import iter_article_records
-from storage.models import Article, Feed
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.export import iter_article_records
+from narrative_tracker.storage.models import Article, Feed
 
 pytestmark = pytest.mark.slow
 

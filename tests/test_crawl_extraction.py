@@ -20,11 +20,11 @@ from lxml import html as lxml_html
 from sites.news import rss, write_config
 from sqlalchemy import select
 
-from crawler.runner import run_crawl
+from narrative_tracker.crawler.runner import run_crawl
 from narrative_tracker.newsweb import NewsWeb, Page
 from narrative_tracker.settings import load_settings
-from storage.database import open_database
-from storage.models import Article
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models import Article
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 

@@ -15,18 +15,18 @@ from sites import texts
 from sites.news import article_html, atom, rdf, rss
 from sqlalchemy import select
 
-from crawler.decoding import decode_html
-from crawler.dedup import DuplicateIndex, content_hash, signature, similarity
-from crawler.extract import PageInput, extract_page
-from crawler.feeds import FeedParseError, parse_feed
-from crawler.language import article_language, declared_language
-from crawler.sitemaps import SitemapError, parse_sitemap
-from crawler.sources import SourceSpec
-from crawler.spiders.news import NewsSpider
-from crawler.store import load_duplicate_index, store_articles, sync_catalogue
-from crawler.urls import normalize_url, on_domains, resolves_to_public_addresses, url_hash
-from storage.database import Database
-from storage.models import Article, Feed, Source
+from narrative_tracker.crawler.decoding import decode_html
+from narrative_tracker.crawler.dedup import DuplicateIndex, content_hash, signature, similarity
+from narrative_tracker.crawler.extract import PageInput, extract_page
+from narrative_tracker.crawler.feeds import FeedParseError, parse_feed
+from narrative_tracker.crawler.language import article_language, declared_language
+from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
+from narrative_tracker.crawler.sources import SourceSpec
+from narrative_tracker.crawler.spiders.news import NewsSpider
+from narrative_tracker.crawler.store import load_duplicate_index, store_articles, sync_catalogue
+from narrative_tracker.crawler.urls import normalize_url, on_domains, resolves_to_public_addresses, url_hash
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Feed, Source
 
 # -- URLs ---------------------------------------------------------------------------------------
 
@@ -292,8 +292,8 @@ def test_store_articles_is_idempotent_and_links_copies_across_batches(database: 
 
 
 def test_canonical_link_replaces_the_url_only_on_the_source_domains() -> None:
-    from crawler.extract import canonical_link
-    from crawler.pipelines.extract import _identity
+    from narrative_tracker.crawler.extract import canonical_link
+    from narrative_tracker.crawler.pipelines.extract import _identity
 
     page = '<html><head><link href="/story/1.html?utm_source=x" rel="canonical"></head><body>x</body></html>'
     assert canonical_link(page) == "/story/1.html?utm_source=x"
@@ -311,7 +311,7 @@ def test_canonical_link_replaces_the_url_only_on_the_source_domains() -> None:
 
 
 def test_feed_author_title_and_date_come_first() -> None:
-    from crawler.pipelines.extract import _row
+    from narrative_tracker.crawler.pipelines.extract import _row
 
     page = extract_page(PageInput("http://e.org/a", article_html("Page title", texts.WEST).encode(), "text/html"))
     when = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)

@@ -17,13 +17,13 @@ import pytest
 from sites.news import article_html, rss, write_config
 from sqlalchemy import func, select
 
-from crawler.runner import prepare_crawl, run_crawl, start_child
-from jobs.base import JobContext, JobInterrupted
-from jobs.crawl import run as crawl_job
+from narrative_tracker.crawler.runner import prepare_crawl, run_crawl, start_child
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
+from narrative_tracker.jobs.crawl import run as crawl_job
 from narrative_tracker.newsweb import NewsWeb, Page
 from narrative_tracker.settings import Settings, load_settings
-from storage.database import open_database
-from storage.models import Article, Feed
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models import Article, Feed
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +161,7 @@ def test_crawl_process_builds_no_log_records_for_pages_below_its_level(slow_web:
         f"    if level < logging.WARNING: open({str(records)!r}, 'a').write(name + '\\n')\n"
         "    make(self, name, level, *args, **kwargs)\n"
         "logging.LogRecord.__init__ = counted\n"
-        "from crawler.child import main\n"
+        "from narrative_tracker.crawler.child import main\n"
         "sys.exit(main())\n"
     )
     plan = prepare_crawl(_settings(tmp_path, slow_web), max_articles=4)

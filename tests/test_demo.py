@@ -51,7 +51,6 @@ def _run_demo_until_running(command: list[str]) -> tuple[subprocess.Popen[str], 
 
 @pytest.mark.slow
 def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path: Path) -> None:
-    pytest.importorskip("jobs.classify", reason="the classify job is not in this checkout yet")
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "narrative_tracker", "demo", "--out", str(out), "--days", "14"]
     demo, stdout, stderr = _run_demo_until_running([*command, "--json", "--keep-running"])

@@ -14,8 +14,8 @@ import feedparser
 import lxml.html
 import pytest
 
-from crawler.config import CrawlerSettings
-from crawler.sources import GROUPS, load_sources
+from narrative_tracker.crawler.config import CrawlerSettings
+from narrative_tracker.crawler.sources import load_sources
 from narrative_tracker.demo.outlets import OUTLETS
 from narrative_tracker.demo.site import DemoSite, LivePublisher
 from narrative_tracker.demo.texts import LANGUAGES, load_pools
@@ -27,6 +27,7 @@ from narrative_tracker.demo.world import (
     plan,
 )
 from narrative_tracker.newsweb import NewsWeb
+from narrative_tracker.vocabulary import GROUPS
 
 NOW = datetime(2026, 7, 9, 15, 30, tzinfo=UTC)
 

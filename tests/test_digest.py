@@ -19,16 +19,22 @@ from sqlalchemy import select
 from test_alerts import HIDDEN, NOW, TODAY, build_history
 from test_trends_world import ARMS_PAUSE, World, day_total
 
-from jobs.base import JobContext
-from jobs.config import DigestSettings
-from jobs.digest import produce, record_shown
-from jobs.digest import run as digest_job
-from jobs.digest.delivery import build_message, deliver, write_files
-from jobs.digest.render import render_html, render_json, render_markdown, render_text, webhook_payload
 from narrative_tracker.cli import main
+from narrative_tracker.jobs.base import JobContext
+from narrative_tracker.jobs.digest import run as digest_job
 from narrative_tracker.settings import load_settings
-from storage.database import open_database
-from storage.models.trends import DigestDelivery
+from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.models.trends import DigestDelivery
+from narrative_tracker.trends.config import DigestSettings
+from narrative_tracker.trends.digest import produce, record_shown
+from narrative_tracker.trends.digest.delivery import build_message, deliver, write_files
+from narrative_tracker.trends.digest.render import (
+    render_html,
+    render_json,
+    render_markdown,
+    render_text,
+    webhook_payload,
+)
 
 HOSTILE_TITLE = '<script>alert("t")</script><img src="https://evil.example/pixel.gif" onerror="alert(1)"> Pause'
 HOSTILE_EVIDENCE = (

@@ -19,10 +19,10 @@ import pytest
 from test_alerts import NOW, TODAY
 from test_trends_world import ARMS_PAUSE, World
 
-from jobs.config import DigestSettings
-from jobs.digest import produce
-from jobs.digest.delivery import deliver
 from narrative_tracker.settings import load_settings
+from narrative_tracker.trends.config import DigestSettings
+from narrative_tracker.trends.digest import produce
+from narrative_tracker.trends.digest.delivery import deliver
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:

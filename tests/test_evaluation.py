@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifier.dataset import Record, group_key, language_weights, targets
-from classifier.evaluation import Flag, score_predictions
+from narrative_tracker.classifier.dataset import Record, group_key, language_weights, targets
+from narrative_tracker.classifier.evaluation import Flag, score_predictions
 
 RECORDS = [
     Record(id="r1", lang="en", text="t1", positives={"a/x": "promotes"}),

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from test_jobs_support import write_config
 
-from jobs import retention
-from jobs.base import JobContext
+from narrative_tracker.jobs import retention
+from narrative_tracker.jobs.base import JobContext
 from narrative_tracker.settings import load_settings
-from storage.database import Database
-from storage.models import Article, DigestDelivery, JobRun, Source, utc_now
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, DigestDelivery, JobRun, Source, utc_now
 
 
 def cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -47,7 +47,7 @@ def test_jobs_run_records_a_manual_run_that_history_shows_as_json(config: Path) 
 
 
 def test_history_filters_by_job_and_limits(config: Path, tmp_path: Path) -> None:
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     db = open_database(f"sqlite:///{tmp_path / 'tracker.db'}")
     with db.session() as session:
@@ -68,7 +68,7 @@ def test_a_failed_manual_run_exits_1_with_the_reason(tmp_path: Path) -> None:
     config = write_config(tmp_path, url)
     from sqlalchemy import text
 
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     db = open_database(url)
     with db.engine.begin() as connection:

@@ -22,12 +22,12 @@ from test_jobs_support import (
     write_config,
 )
 
-from jobs import history, runner
-from jobs.locks import close, make_lock
-from jobs.runner import run_chain, run_job
+from narrative_tracker.jobs import history, runner
+from narrative_tracker.jobs.locks import close, make_lock
+from narrative_tracker.jobs.runner import run_chain, run_job
 from narrative_tracker.settings import Settings, load_settings
-from storage.database import Database
-from storage.models import JobRun, utc_now
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import JobRun, utc_now
 
 #: For tests that are not about the database: run them on SQLite only (the suite must stay fast).
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -97,10 +97,15 @@ def test_a_failing_job_is_recorded_failed_with_its_error(settings: Settings, dat
 @sqlite_only
 def test_a_missing_job_module_is_a_failed_run_that_names_the_module(settings: Settings, database: Database) -> None:
     outcome = run_job(
-        settings, database, "crawl", trigger="manual", stop=threading.Event(), registry={"crawl": "jobs.no_such:run"}
+        settings,
+        database,
+        "crawl",
+        trigger="manual",
+        stop=threading.Event(),
+        registry={"crawl": "narrative_tracker.jobs.no_such:run"},
     )
     assert outcome.status == "failed"
-    assert "jobs.no_such" in (outcome.error or "") and "not installed" in (outcome.error or "")
+    assert "narrative_tracker.jobs.no_such" in (outcome.error or "") and "not installed" in (outcome.error or "")
 
 
 def test_a_job_never_overlaps_itself_the_second_run_is_skipped(settings: Settings, database: Database) -> None:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs.base import JobContext, JobInterrupted
-from jobs.registry import target_of
+from narrative_tracker.jobs.base import JobContext, JobInterrupted
+from narrative_tracker.jobs.registry import target_of
 
 
 def _log(ctx: JobContext, name: str, event: str) -> None:

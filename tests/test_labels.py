@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from classifier.labels import gold_records, import_records, iter_stored_records, store_analyst_label
-from classifier.records import read_records, write_records
-from classifier.taxonomy import load_taxonomy
+from narrative_tracker.classifier.labels import gold_records, import_records, iter_stored_records, store_analyst_label
+from narrative_tracker.classifier.records import read_records, write_records
+from narrative_tracker.classifier.taxonomy import load_taxonomy
 from narrative_tracker.errors import UsageError
-from storage.models import Article, Source
+from narrative_tracker.storage.models import Article, Source
 
 NAZI = "discrediting-ukraine/ukraine-is-associated-with-nazism"
 GOOD = {

@@ -18,8 +18,8 @@ import pytest
 from polling import wait_for
 from test_jobs_support import read_calls, write_config
 
-from jobs import history
-from storage.database import Database
+from narrative_tracker.jobs import history
+from narrative_tracker.storage.database import Database
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,8 @@ ROOT = TESTS.parent
 #: Runs the real Service with a test job in place of the crawl (the CLI cannot be given test jobs).
 HARNESS = """
 import logging, sys
-from jobs import logs
-from jobs.service import Service
+from narrative_tracker.jobs import logs
+from narrative_tracker.jobs.service import Service
 from narrative_tracker.settings import load_settings
 from test_jobs_support import endless_job, registry
 logs.configure(logging.INFO)

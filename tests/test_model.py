@@ -17,8 +17,8 @@ from sklearn.utils.estimator_checks import (
     check_set_params,
 )
 
-from classifier.model import NarrativeClassifier, make_model
-from classifier.registry import (
+from narrative_tracker.classifier.model import NarrativeClassifier, make_model
+from narrative_tracker.classifier.registry import (
     CACHE,
     ModelCache,
     list_versions,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 import time
@@ -15,17 +14,14 @@ from sites.news import Site, build_site, write_catalogue
 from sites.news import write_config as write_crawl_config
 from sqlalchemy import func, select
 
-from jobs import history
-from jobs.service import Service
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.service import Service
 from narrative_tracker.newsweb import NewsWeb
 from narrative_tracker.settings import load_settings
-from storage.models import Article
-
-MISSING = [name for name in ("jobs.crawl", "jobs.classify", "jobs.trends") if importlib.util.find_spec(name) is None]
+from narrative_tracker.storage.models import Article
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(bool(MISSING), reason=f"job modules not written yet: {', '.join(MISSING)}"),
 ]
 
 

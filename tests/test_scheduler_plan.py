@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.config import JobSettings
-from jobs.schedule import plan_job
+from narrative_tracker.jobs.config import JobSettings
+from narrative_tracker.jobs.schedule import plan_job
 
 PARIS = ZoneInfo("Europe/Paris")
 DIGEST = JobSettings(cron="0 7 * * *")

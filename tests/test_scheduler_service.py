@@ -27,11 +27,11 @@ from test_jobs_support import (
     write_config,
 )
 
-from jobs import history
-from jobs.service import Service
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.service import Service
 from narrative_tracker.settings import load_settings
-from storage.database import Database
-from storage.models import Article, ClassifiedArticle, Feed, JobRun, ModelVersion, Source, utc_now
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, ClassifiedArticle, Feed, JobRun, ModelVersion, Source, utc_now
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import parse_every
 from narrative_tracker.errors import ConfigError
+from narrative_tracker.jobs.config import parse_every
 from narrative_tracker.settings import load_settings
 
 

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from crawler.sources import DEFAULT_SOURCES_FILE, GROUPS, load_sources
+from narrative_tracker.crawler.sources import DEFAULT_SOURCES_FILE, load_sources
 from narrative_tracker.errors import ConfigError
+from narrative_tracker.vocabulary import GROUPS
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

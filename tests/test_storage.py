@@ -9,9 +9,9 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from narrative_tracker.errors import StorageError
-from storage.database import current_revision, downgrade, head_revision, open_database, upgrade
-from storage.export import iter_article_records
-from storage.models import Article, Base, Classification, ModelVersion, Source
+from narrative_tracker.storage.database import current_revision, downgrade, head_revision, open_database, upgrade
+from narrative_tracker.storage.export import iter_article_records
+from narrative_tracker.storage.models import Article, Base, Classification, ModelVersion, Source
 
 
 def _source(slug: str = "tass-en", group: str = "russian-state") -> Source:
@@ -115,7 +115,7 @@ def test_export_records_carry_the_contract_fields_and_active_model_narratives(da
 
 
 def test_export_pages_through_more_rows_than_one_page(database, monkeypatch):
-    monkeypatch.setattr("storage.export.PAGE_SIZE", 7)
+    monkeypatch.setattr("narrative_tracker.storage.export.PAGE_SIZE", 7)
     with database.session() as session:
         source = _source()
         session.add_all([_article(source, n) for n in range(1, 31)])
@@ -141,7 +141,7 @@ def test_a_malformed_url_is_a_clear_error():
 
 
 def test_sqlite_backup_copies_a_live_database(sqlite_database, tmp_path):
-    from storage.database import backup_sqlite
+    from narrative_tracker.storage.database import backup_sqlite
 
     with sqlite_database.session() as session:
         session.add(_article(_source(), 1))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from classifier.taxonomy import DEFAULT_TAXONOMY_FILE, load_taxonomy
+from narrative_tracker.classifier.taxonomy import DEFAULT_TAXONOMY_FILE, load_taxonomy
 from narrative_tracker.errors import ConfigError
 from narrative_tracker.settings import load_settings
 

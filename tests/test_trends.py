@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from test_trends_world import ARMS_PAUSE, MILITARY_MIGHT, World
 
-from jobs.trends import article_day, read_trends, update_trends
 from narrative_tracker.cli import main
-from storage.models import ModelVersion
-from storage.models.trends import ArticleDay, SourceDay
+from narrative_tracker.storage.models import ModelVersion
+from narrative_tracker.storage.models.trends import ArticleDay, SourceDay
+from narrative_tracker.trends.daily import article_day, read_trends, update_trends
 
 DAY = date(2025, 7, 5)
 NOW = datetime(2025, 7, 6, 12, tzinfo=UTC)
@@ -65,7 +65,7 @@ def test_a_coarse_narrative_counts_an_article_once_with_its_best_sub_narrative_s
     weak = "discrediting-the-west/the-west-is-weak"
     article = world.articles("rs", DAY, 1, narratives={ARMS_PAUSE: "promotes"}, score=0.9)[0]
     with database.session() as session:  # a second sub-narrative of the same coarse one, lower score
-        from storage.models import Classification
+        from narrative_tracker.storage.models import Classification
 
         session.add(
             Classification(article_id=article, model_version="m1", narrative_id=weak, score=0.6, stance="reports")
@@ -124,7 +124,7 @@ def test_a_later_classification_touches_its_day(database):
     update_trends(database, "UTC", now=NOW)
     assert _rows(database, ARMS_PAUSE) == {}
     with database.session() as session:
-        from storage.models import Classification
+        from narrative_tracker.storage.models import Classification
 
         session.add(
             Classification(
@@ -166,7 +166,7 @@ def test_a_time_zone_change_rebuilds_the_days(database):
 
 
 def test_trends_command_json_csv_and_chart(tmp_path, capsys, monkeypatch):
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("NARRATIVE_TRACKER_DATABASE_URL", url)
@@ -201,7 +201,7 @@ def test_trends_command_json_csv_and_chart(tmp_path, capsys, monkeypatch):
 def test_two_concurrent_updates_both_succeed_and_count_once(database, db_url):
     import threading
 
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     world = World(database)
     world.source("rs", "russian-state")

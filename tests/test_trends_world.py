@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from storage.database import Database
-from storage.models import Article, Classification, ClassifiedArticle, Feed, ModelVersion, Source
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Classification, ClassifiedArticle, Feed, ModelVersion, Source
 
 ARMS_PAUSE = "discrediting-the-west/western-arms-pause-is-russian-victory"
 MILITARY_MIGHT = "praise-of-russia/russian-military-might"

@@ -14,9 +14,9 @@ from urllib.parse import urljoin
 
 from scrapy.exceptions import DropItem
 
-from crawler.extract import ExtractedPage, PageInput, extract_pages
-from crawler.urls import is_http, normalize_url, on_domains, url_hash
-from crawler.workers import make_executor, worker_usage
+from narrative_tracker.crawler.extract import ExtractedPage, PageInput, extract_pages
+from narrative_tracker.crawler.urls import is_http, normalize_url, on_domains, url_hash
+from narrative_tracker.crawler.workers import make_executor, worker_usage
 
 logger = logging.getLogger(__name__)
 

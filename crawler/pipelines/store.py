@@ -19,8 +19,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from crawler.store import BATCH_SIZE, StoredBatch, store_articles
-from storage.models.base import utc_now
+from narrative_tracker.crawler.store import BATCH_SIZE, StoredBatch, store_articles
+from narrative_tracker.storage.models.base import utc_now
 
 logger = logging.getLogger(__name__)
 

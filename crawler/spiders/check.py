@@ -15,11 +15,11 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.config import CrawlerSettings
-from crawler.failures import classify_failure
-from crawler.feeds import FeedParseError, parse_feed
-from crawler.sitemaps import SitemapError, parse_sitemap
-from crawler.sources import SourceSpec
+from narrative_tracker.crawler.config import CrawlerSettings
+from narrative_tracker.crawler.failures import classify_failure
+from narrative_tracker.crawler.feeds import FeedParseError, parse_feed
+from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
+from narrative_tracker.crawler.sources import SourceSpec
 
 
 def entry_points(spec: SourceSpec) -> list[tuple[str, str]]:

@@ -21,17 +21,17 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.config import CrawlerSettings
-from crawler.dedup import DuplicateIndex
-from crawler.failures import classify_failure
-from crawler.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
-from crawler.sitemaps import SitemapError, parse_sitemap
-from crawler.sources import SourceSpec
-from crawler.store import FeedRow, known_url_hashes, update_feed_state
-from crawler.tracker import CrawlTracker
-from crawler.urls import is_http, normalize_url, on_domains, url_hash
-from storage.database import Database
-from storage.models.base import utc_now
+from narrative_tracker.crawler.config import CrawlerSettings
+from narrative_tracker.crawler.dedup import DuplicateIndex
+from narrative_tracker.crawler.failures import classify_failure
+from narrative_tracker.crawler.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
+from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
+from narrative_tracker.crawler.sources import SourceSpec
+from narrative_tracker.crawler.store import FeedRow, known_url_hashes, update_feed_state
+from narrative_tracker.crawler.tracker import CrawlTracker
+from narrative_tracker.crawler.urls import is_http, normalize_url, on_domains, url_hash
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models.base import utc_now
 
 logger = logging.getLogger(__name__)
 

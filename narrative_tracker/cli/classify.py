@@ -66,9 +66,9 @@ def import_labels(app: AppContext, file: Path, dataset: str | None, labeller: st
     Records are complete (a narrative not listed is absent) unless they say "complete": false.
     Importing the same file again replaces its records' labels.
     """
-    from classifier.labels import import_records
-    from classifier.records import read_records
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.labels import import_records
+    from narrative_tracker.classifier.records import read_records
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(app.settings.taxonomy_file)
     records = read_records(file, taxonomy)
@@ -86,8 +86,8 @@ def import_labels(app: AppContext, file: Path, dataset: str | None, labeller: st
 @pass_app
 def export_labels(app: AppContext, out: Path | None) -> None:
     """Export every stored label as JSONL records (the import format)."""
-    from classifier.labels import iter_stored_records
-    from classifier.records import write_records
+    from narrative_tracker.classifier.labels import iter_stored_records
+    from narrative_tracker.classifier.records import write_records
 
     records = (record for _dataset, record in iter_stored_records(app.database))
     if out is None:
@@ -110,10 +110,10 @@ def label(app: AppContext, limit: int, labeller: str) -> None:
     outlets and languages. Keys: a = accept (with the shown stance), r = reject, s = skip,
     1 / 2 / 3 = accept as promotes / refutes / reports, q = quit.
     """
-    from classifier.labels import store_analyst_label
-    from classifier.queue import pick_queue
-    from classifier.service import ensure_model
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.labels import store_analyst_label
+    from narrative_tracker.classifier.queue import pick_queue
+    from narrative_tracker.classifier.service import ensure_model
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy(app.settings.taxonomy_file)
     model = ensure_model(app.settings, app.database, notify=_notify)
@@ -174,7 +174,7 @@ def _figures(metrics: dict[str, Any] | None) -> str:
 @pass_app
 def train(app: AppContext, do_promote: bool, force: bool, cv_folds: int, as_json: bool) -> None:
     """Train a model on the taxonomy examples and every stored label; save it as a candidate."""
-    from classifier import service
+    from narrative_tracker.classifier import service
 
     result = service.train(
         app.settings,
@@ -212,7 +212,7 @@ def train(app: AppContext, do_promote: bool, force: bool, cv_folds: int, as_json
 @pass_app
 def evaluate(app: AppContext, version: str | None, dataset: Path, as_json: bool, predictions: Path | None) -> None:
     """Score a model against labelled records: per narrative, per level, per language, stance."""
-    from classifier.service import evaluate_file
+    from narrative_tracker.classifier.service import evaluate_file
 
     metrics, records, predicted, used = evaluate_file(
         app.settings, app.database, dataset, version=version, notify=_notify
@@ -252,7 +252,7 @@ def models() -> None:
 @pass_app
 def models_list(app: AppContext, as_json: bool) -> None:
     """Every model version, newest first."""
-    from classifier.registry import list_versions
+    from narrative_tracker.classifier.registry import list_versions
 
     rows = list_versions(app.database)
     if as_json:
@@ -271,11 +271,12 @@ def models_list(app: AppContext, as_json: bool) -> None:
 @pass_app
 def models_show(app: AppContext, version: str | None) -> None:
     """The metadata of VERSION (default: the active model), as JSON."""
-    from classifier.registry import active_version, read_metadata
+    from narrative_tracker.classifier.registry import read_metadata
+    from narrative_tracker.storage.queries import active_model_version
 
     if version is None:
         with app.database.session() as session:
-            version = active_version(session)
+            version = active_model_version(session)
         if version is None:
             raise UsageError("no active model: name a version (see `narrative-tracker models list`)")
     click.echo(to_json(read_metadata(app.settings.models_dir, version)))
@@ -287,7 +288,7 @@ def models_show(app: AppContext, version: str | None) -> None:
 @pass_app
 def models_promote(app: AppContext, version: str, force: bool) -> None:
     """Make VERSION the active model (refused if it scores worse on the fixed evaluation set)."""
-    from classifier.service import promote
+    from narrative_tracker.classifier.service import promote
 
     result = promote(app.settings, app.database, version, force=force)
     compared = result["compared"]
@@ -299,7 +300,7 @@ def models_promote(app: AppContext, version: str, force: bool) -> None:
 @pass_app
 def models_rollback(app: AppContext) -> None:
     """Re-activate the model that served before the active one."""
-    from classifier.registry import load_model, rollback
+    from narrative_tracker.classifier.registry import load_model, rollback
 
     retired, active = rollback(app.database)
     load_model(app.settings.models_dir, active)  # say now if the older files are unusable
@@ -313,9 +314,9 @@ def models_rollback(app: AppContext) -> None:
 @pass_app
 def classify(app: AppContext, since: str | None, as_json: bool) -> None:
     """Classify stored articles not yet classified by the active model."""
-    from classifier.classify import classify_stored
-    from classifier.service import ensure_model
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.classify import classify_stored
+    from narrative_tracker.classifier.service import ensure_model
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
 
     model = ensure_model(app.settings, app.database, notify=_notify)
     stats = classify_stored(
@@ -341,11 +342,11 @@ def classify(app: AppContext, since: str | None, as_json: bool) -> None:
 @pass_app
 def classify_text(app: AppContext, source: Any, version: str | None, as_json: bool) -> None:
     """Flag the narratives in a text (a FILE, or - for standard input)."""
-    from classifier.dataset import compose_document
-    from classifier.inference import analyse
-    from classifier.language import detect_language
-    from classifier.service import ensure_model
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.dataset import compose_document
+    from narrative_tracker.classifier.inference import analyse
+    from narrative_tracker.classifier.service import ensure_model
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
+    from narrative_tracker.language import detect_language
 
     text = source.read()
     if not text.strip():
@@ -355,7 +356,7 @@ def classify_text(app: AppContext, source: Any, version: str | None, as_json: bo
     flags = analyse(model.pipeline, [compose_document("", text)], explainer=model.explainer, taxonomy=taxonomy)[0]
     names = model.metadata.get("names", {})
     result = {
-        "lang": detect_language(text),
+        "lang": detect_language(" ".join(text.split()))[0],
         "narratives": [
             {
                 "id": f.id,

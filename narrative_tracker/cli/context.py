@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
-    from storage.database import Database
+    from narrative_tracker.storage.database import Database
 
 
 @dataclass
@@ -30,7 +30,7 @@ class AppContext:
     def database(self) -> Database:
         """The configured database, created and migrated on first use."""
         if self._database is None:
-            from storage.database import open_database
+            from narrative_tracker.storage.database import open_database
 
             self._database = open_database(self.settings.database_url)
         return self._database

@@ -62,7 +62,7 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
     told and copies linked, and the articles stored. Exit status 0 when the crawl ran, even if
     some feeds failed; 1 when it could not run at all.
     """
-    from crawler.runner import run_crawl
+    from narrative_tracker.crawler.runner import run_crawl
 
     line = _ProgressLine()
     try:
@@ -86,7 +86,7 @@ def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
     from sqlalchemy import func, select
     from sqlalchemy.engine import make_url
 
-    from storage.models import Feed, Source
+    from narrative_tracker.storage.models import Feed, Source
 
     url = make_url(app.settings.database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
@@ -110,7 +110,7 @@ def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
 @click.pass_obj
 def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
     """List the outlets: slug, group, languages, entry points and feed health from the last crawls."""
-    from crawler.sources import load_sources
+    from narrative_tracker.crawler.sources import load_sources
 
     catalogue = load_sources(app.settings.sources_file)
     if group:
@@ -150,8 +150,8 @@ def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no
     """
     from collections import Counter
 
-    from crawler.runner import check_sources as fetch_all
-    from crawler.sources import load_sources
+    from narrative_tracker.crawler.runner import check_sources as fetch_all
+    from narrative_tracker.crawler.sources import load_sources
 
     target = path.resolve() if path else app.settings.sources_file
     catalogue = load_sources(target)

@@ -58,12 +58,12 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
     """
     from narrative_tracker.demo import pipeline
     from narrative_tracker.settings import load_settings
-    from storage.database import open_database
+    from narrative_tracker.storage.database import open_database
 
     began = time.monotonic()
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # Each job's outcome is printed below with its figures: the runner's own lines would repeat it.
-        logging.getLogger("jobs.runner").setLevel(logging.WARNING)
+        logging.getLogger("narrative_tracker.jobs.runner").setLevel(logging.WARNING)
     paths = pipeline.prepare_folders(out)
     summary(f"Building the demo world ({days} days of news) ...")
     site, web = pipeline.build_site(days)
@@ -196,7 +196,7 @@ def _keep_running(site: DemoSite, paths: DemoPaths) -> int:
     with pipeline.demo_environment(paths.data):
         service = load_settings(paths.config).service
     publisher = LivePublisher(site, pipeline.LIVE_PUBLISH_SECONDS).start()
-    command = [sys.executable, "-m", "narrative_tracker", "--config", str(paths.config), "scheduler", "run"]
+    command = [sys.executable, "-P", "-m", "narrative_tracker", "--config", str(paths.config), "scheduler", "run"]
     scheduler = subprocess.Popen(command, env=pipeline.child_environment(paths.data))
     summary(
         f"Running: a new article every {pipeline.LIVE_PUBLISH_SECONDS:.0f} s, a scheduled crawl every "

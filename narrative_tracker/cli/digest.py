@@ -14,8 +14,8 @@ import click
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import echo_json, summary
 from narrative_tracker.errors import ConfigError, DeliveryError, UsageError
+from narrative_tracker.vocabulary import GROUPS
 
-GROUPS = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
 SPARKS = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 56
 DATE = click.DateTime(formats=["%Y-%m-%d"])
@@ -23,7 +23,7 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 def _day(value: datetime | None, timezone: str) -> date:
     """The --date given (not in the future), or today in the digest time zone."""
-    from jobs.digest import today_in
+    from narrative_tracker.trends.digest import today_in
 
     today = today_in(timezone)
     if value is not None and value.date() > today:
@@ -56,7 +56,7 @@ def trends(
     Rows (--json, --csv) have day, narrative_id, group, lang, flagged, total (all articles of
     that group and language that day), share, promotes, refutes, reports and model_version.
     """
-    from jobs.trends import TREND_FIELDS, read_trends, update_trends
+    from narrative_tracker.trends.daily import TREND_FIELDS, read_trends, update_trends
 
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -136,8 +136,8 @@ def alerts(app: AppContext, when: datetime | None, as_json: bool, show_all: bool
     {day, kind, key, narrative_id, group, source, magnitude, reason, numbers,
     evidence_article_ids, repeat}.
     """
-    from jobs.alerts import evaluate_alerts
-    from jobs.trends import update_trends
+    from narrative_tracker.trends.alerts import evaluate_alerts
+    from narrative_tracker.trends.daily import update_trends
 
     settings = app.settings
     timezone = settings.digest.timezone
@@ -174,9 +174,10 @@ def digest(app: AppContext, when: datetime | None, out: Path | None, send: bool)
 
     Without --out or --send, prints the plain-text version.
     """
-    from jobs.digest import produce, record_shown
-    from jobs.digest.delivery import configured_channels, deliver, write_files
-    from jobs.digest.render import render_text
+    from narrative_tracker.classifier.taxonomy import narrative_names
+    from narrative_tracker.trends.digest import produce, record_shown
+    from narrative_tracker.trends.digest.delivery import configured_channels, deliver, write_files
+    from narrative_tracker.trends.digest.render import render_text
 
     settings = app.settings
     if send and not configured_channels(settings.digest):
@@ -185,7 +186,7 @@ def digest(app: AppContext, when: datetime | None, out: Path | None, send: bool)
             "[digest.webhook] or [digest.folder] to the settings file"
         )
     day = _day(when, settings.digest.timezone)
-    result = produce(app.database, settings, day)
+    result = produce(app.database, settings, day, names=narrative_names(settings.taxonomy_file))
     if out is not None:
         for path in write_files(result, out):
             click.echo(str(path))

@@ -41,7 +41,7 @@ def articles(app: AppContext, fmt: str, since: datetime | None, out: Path | None
     Each record has url, source, group, title, text, lang, published_at, fetched_at,
     duplicate_of and narratives (a list of {id, score, stance}).
     """
-    from storage.export import FIELDS, iter_article_records
+    from narrative_tracker.storage.export import FIELDS, iter_article_records
 
     with app.database.session() as session:
         handle: TextIO = out.open("w", encoding="utf-8", newline="") if out else sys.stdout

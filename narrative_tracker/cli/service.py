@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from jobs.config import JOB_NAMES
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import echo_json, summary
+from narrative_tracker.jobs.config import JOB_NAMES
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -72,7 +72,7 @@ def run_command(app: AppContext, name: str, chain: bool, as_json: bool) -> int:
     The run is skipped if another run of NAME is going (here, in the service, or on another
     machine sharing the database). Ctrl-C stops it and records it as interrupted.
     """
-    from jobs.runner import LogSetup, run_chain, run_job
+    from narrative_tracker.jobs.runner import LogSetup, run_chain, run_job
 
     settings, database = app.settings, app.database
     stop = threading.Event()
@@ -126,7 +126,7 @@ def run_command(app: AppContext, name: str, chain: bool, as_json: bool) -> int:
 @click.pass_obj
 def history_command(app: AppContext, job: str | None, limit: int, as_json: bool) -> None:
     """Recent runs, newest first: job, trigger, status, start, duration, stats or error."""
-    from jobs.history import list_runs
+    from narrative_tracker.jobs.history import list_runs
 
     runs = list_runs(app.database, job=job, limit=limit)
     if as_json:
@@ -164,9 +164,9 @@ def scheduler_run(app: AppContext, log_format: str) -> int:
     same database wait on standby and take over when it stops. Health and metrics are served on
     [service] bind and port (GET /healthz, GET /metrics).
     """
-    from jobs import logs
-    from jobs.runner import LogSetup
-    from jobs.service import Service
+    from narrative_tracker.jobs import logs
+    from narrative_tracker.jobs.runner import LogSetup
+    from narrative_tracker.jobs.service import Service
 
     level = logging.getLogger().level
     logs.configure(level, log_format)
@@ -187,8 +187,8 @@ def scheduler_run(app: AppContext, log_format: str) -> int:
 @click.pass_obj
 def scheduler_status(app: AppContext, as_json: bool) -> None:
     """The leader and standbys alive now, and per job: schedule, next run, last run and last success."""
-    from jobs.history import summaries
-    from jobs.service import live_instances
+    from narrative_tracker.jobs.history import summaries
+    from narrative_tracker.jobs.service import live_instances
 
     settings, database = app.settings, app.database
     instances = live_instances(database)

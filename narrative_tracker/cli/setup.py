@@ -44,7 +44,7 @@ def db() -> None:
 @click.pass_obj
 def upgrade(app: AppContext) -> None:
     """Create the database or migrate it to the latest schema."""
-    from storage.database import create_db_engine, head_revision, open_database
+    from narrative_tracker.storage.database import create_db_engine, head_revision, open_database
 
     url = app.settings.database_url
     engine = create_db_engine(url)
@@ -65,7 +65,7 @@ def _revision_or_error(engine: Engine) -> str | None:
     from sqlalchemy.exc import OperationalError
 
     from narrative_tracker.errors import StorageError
-    from storage.database import current_revision
+    from narrative_tracker.storage.database import current_revision
 
     try:
         return current_revision(engine)
@@ -79,7 +79,7 @@ def _revision_or_error(engine: Engine) -> str | None:
 @click.pass_obj
 def current(app: AppContext, as_json: bool) -> None:
     """Show the database's schema revision and the latest one."""
-    from storage.database import create_db_engine, head_revision
+    from narrative_tracker.storage.database import create_db_engine, head_revision
 
     engine = create_db_engine(app.settings.database_url)
     try:
@@ -99,7 +99,7 @@ def current(app: AppContext, as_json: bool) -> None:
 @click.pass_obj
 def backup(app: AppContext, path: Path) -> None:
     """Copy the live SQLite database to PATH (safe while the scheduler runs)."""
-    from storage.database import backup_sqlite
+    from narrative_tracker.storage.database import backup_sqlite
 
     backup_sqlite(app.database.engine, path)
     summary(f"Backed up {app.database.url} to {path} ({path.stat().st_size:,} bytes).")

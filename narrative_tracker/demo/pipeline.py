@@ -27,11 +27,11 @@ import tomli_w
 from narrative_tracker.errors import UsageError
 
 if TYPE_CHECKING:
-    from jobs.runner import RunOutcome
     from narrative_tracker.demo.site import DemoSite
+    from narrative_tracker.jobs.runner import RunOutcome
     from narrative_tracker.newsweb import NewsWeb
     from narrative_tracker.settings import Settings
-    from storage.database import Database
+    from narrative_tracker.storage.database import Database
 
 #: Marks a data directory as written by the demo, so that a new run may replace it.
 MARKER = ".narrative-tracker-demo"
@@ -157,9 +157,9 @@ def import_analyst_labels(settings: Settings, database: Database, paths: DemoPat
     import json
     import tomllib
 
-    from classifier.labels import import_records
-    from classifier.records import read_records
-    from classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.labels import import_records
+    from narrative_tracker.classifier.records import read_records
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
 
     with LABELS_FILE.open("rb") as handle:
         records = tomllib.load(handle)["record"]
@@ -182,7 +182,7 @@ def run_jobs(
     """
     import logging
 
-    from jobs.runner import LogSetup, run_chain, run_job
+    from narrative_tracker.jobs.runner import LogSetup, run_chain, run_job
 
     logs = LogSetup(logging.getLogger().level)
     reports: list[StepReport] = []

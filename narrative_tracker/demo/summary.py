@@ -10,8 +10,10 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from storage.database import Database
-from storage.models import Article, Classification, ModelVersion, Source
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, Classification, Source
+from narrative_tracker.storage.queries import active_model_version
+from narrative_tracker.vocabulary import group_rank
 
 
 @dataclass
@@ -48,7 +50,7 @@ class DemoSummary:
 
 def summarize(database: Database, digest_json: Path | None) -> DemoSummary:
     with database.session() as session:
-        active = session.scalar(select(ModelVersion.version).where(ModelVersion.status == "active"))
+        active = active_model_version(session)
         outlets = dict(session.execute(select(Source.group, func.count()).group_by(Source.group)).all())
         by_group = select(Source.group, func.count(Article.id)).join(Article.source).group_by(Source.group)
         articles = dict(session.execute(by_group).all())
@@ -84,8 +86,7 @@ def summarize(database: Database, digest_json: Path | None) -> DemoSummary:
         )
         for group, count in outlets.items()
     ]
-    order = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
-    groups.sort(key=lambda row: order.index(row.group) if row.group in order else len(order))
+    groups.sort(key=lambda row: group_rank(row.group))
     alerts = []
     if digest_json is not None and digest_json.exists():
         for alert in json.loads(digest_json.read_text(encoding="utf-8")).get("alerts", []):

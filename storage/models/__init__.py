@@ -1,12 +1,12 @@
 """Every table of the application; importing this package registers them all on ``Base.metadata``."""
 
-from storage.models.articles import Article
-from storage.models.base import Base, UTCDateTime, utc_now
-from storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
-from storage.models.labels import Label, LabelledText
-from storage.models.runs import JobRun, SchedulerInstance
-from storage.models.sources import Feed, Source
-from storage.models.trends import Alert, DailyTrend, DigestDelivery
+from narrative_tracker.storage.models.articles import Article
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
+from narrative_tracker.storage.models.labels import Label, LabelledText
+from narrative_tracker.storage.models.runs import JobRun, SchedulerInstance
+from narrative_tracker.storage.models.sources import Feed, Source
+from narrative_tracker.storage.models.trends import Alert, DailyTrend, DigestDelivery
 
 __all__ = [
     "Alert",

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from storage.models.base import Base, UTCDateTime, utc_now
-from storage.models.sources import Source
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.sources import Source
 
 
 class Article(Base):

@@ -5,16 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
 
 
 class ModelVersion(Base):
     """A trained model in the registry; the files live in ``<home>/models/<version>/``."""
 
     __tablename__ = "model_versions"
+    # At most one model serves: two activations racing (two first runs, two admins) cannot both win.
+    __table_args__ = (
+        Index(
+            "uq_model_versions_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: candidate | active | retired

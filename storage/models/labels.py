@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
 
 
 class LabelledText(Base):

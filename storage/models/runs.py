@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
 
 
 class JobRun(Base):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
 
 
 class Source(Base):

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
 
 
 class ArticleDay(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import storage.models.base
+import narrative_tracker.storage.models.base
 
 
 revision = "0001"
@@ -31,8 +31,8 @@ def upgrade() -> None:
         sa.Column("magnitude", sa.Float(), nullable=False),
         sa.Column("repeat", sa.Boolean(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("reported_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("reported_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
         sa.UniqueConstraint("day", "kind", "key", name=op.f("uq_alerts_day_kind_key")),
     )
@@ -64,8 +64,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_deliveries")),
         sa.UniqueConstraint("day", "channel", name=op.f("uq_digest_deliveries_day_channel")),
     )
@@ -74,8 +74,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("job", sa.String(length=40), nullable=False),
         sa.Column("trigger", sa.String(length=20), nullable=False),
-        sa.Column("started_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("stats", sa.JSON(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
@@ -90,8 +90,8 @@ def upgrade() -> None:
         "model_versions",
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("promoted_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("promoted_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("taxonomy_hash", sa.String(length=64), nullable=False),
         sa.Column("data_hash", sa.String(length=64), nullable=False),
         sa.Column("metrics", sa.JSON(), nullable=False),
@@ -105,8 +105,8 @@ def upgrade() -> None:
         "scheduler_instances",
         sa.Column("runner", sa.String(length=200), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("started_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("heartbeat_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("health_url", sa.Text(), nullable=False),
         sa.Column("next_runs", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("runner", name=op.f("pk_scheduler_instances")),
@@ -148,7 +148,7 @@ def upgrade() -> None:
         sa.Column("country", sa.String(length=8), nullable=False),
         sa.Column("languages", sa.JSON(), nullable=False),
         sa.Column("domains", sa.JSON(), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sources")),
         sa.UniqueConstraint("slug", name=op.f("uq_sources_slug")),
     )
@@ -160,7 +160,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("text", sa.String(length=200), nullable=False),
-        sa.Column("updated_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_trend_state")),
     )
     op.create_table(
@@ -173,12 +173,12 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("last_status", sa.String(length=40), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_fetched_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_success_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_new_item_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_fetched_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_success_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_new_item_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False),
         sa.Column("healthy", sa.Boolean(), nullable=False),
-        sa.Column("next_poll_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_poll_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["source_id"], ["sources.id"], name=op.f("fk_feeds_source_id_sources"), ondelete="CASCADE"
         ),
@@ -199,8 +199,8 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("author", sa.Text(), nullable=True),
         sa.Column("lang", sa.String(length=8), nullable=False),
-        sa.Column("published_at", storage.models.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("fetched_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("fetched_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("summary_only", sa.Boolean(), nullable=False),
         sa.Column("content_hash", sa.String(length=40), nullable=True),
         sa.Column("signature", sa.LargeBinary(), nullable=True),
@@ -249,7 +249,7 @@ def upgrade() -> None:
         sa.Column("stance", sa.String(length=16), nullable=False),
         sa.Column("evidence", sa.JSON(), nullable=False),
         sa.Column("terms", sa.JSON(), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"], ["articles.id"], name=op.f("fk_classifications_article_id_articles"), ondelete="CASCADE"
         ),
@@ -263,7 +263,7 @@ def upgrade() -> None:
         "classified_articles",
         sa.Column("article_id", sa.Integer(), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=False),
-        sa.Column("classified_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("classified_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"], ["articles.id"], name=op.f("fk_classified_articles_article_id_articles"), ondelete="CASCADE"
         ),
@@ -279,7 +279,7 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("complete", sa.Boolean(), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["article_id"], ["articles.id"], name=op.f("fk_labelled_texts_article_id_articles"), ondelete="SET NULL"
         ),
@@ -298,7 +298,7 @@ def upgrade() -> None:
         sa.Column("stance", sa.String(length=16), nullable=True),
         sa.Column("weight", sa.Float(), nullable=False),
         sa.Column("labeller", sa.String(length=100), nullable=False),
-        sa.Column("created_at", storage.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", narrative_tracker.storage.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["text_id"], ["labelled_texts.id"], name=op.f("fk_labels_text_id_labelled_texts"), ondelete="CASCADE"
         ),

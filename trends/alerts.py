@@ -45,16 +45,17 @@ from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from jobs.config import AlertSettings
-from jobs.trends import active_model_version, coarse_of, day_classifications
-from storage.database import Database
-from storage.models import Feed, Source
-from storage.models.trends import Alert, SourceDay, SourceNarrativeDay, TrendState
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Feed, Source
+from narrative_tracker.storage.models.trends import Alert, SourceDay, SourceNarrativeDay, TrendState
+from narrative_tracker.storage.queries import active_model_version
+from narrative_tracker.trends.config import AlertSettings
+from narrative_tracker.trends.daily import day_classifications
+from narrative_tracker.vocabulary import PUSHING_GROUP, SourceGroup, coarse_of
 
 KINDS = ("crossover", "spike", "new-outlet", "source-health")
-PUSHING_GROUP = "russian-state"
 #: Groups whose promoting coverage counts as a crossover.
-CROSSOVER_GROUPS = ("western", "ukrainian", "independent-russian")
+CROSSOVER_GROUPS = (SourceGroup.WESTERN, SourceGroup.UKRAINIAN, SourceGroup.INDEPENDENT_RUSSIAN)
 PUSH_DAYS = 7
 #: Days before the alert day whose conditions decide whether it is a repeat.
 REPEAT_LOOKBACK = 7
@@ -632,7 +633,7 @@ def _evaluate(
     start = day - timedelta(days=thresholds.baseline_days + REPEAT_LOOKBACK)
     with database.session() as session:
         window = _load_window(session, start, day)
-        active = active_model_version(session)
+        active = active_model_version(session) or ""
         rules = _Rules(session, window, thresholds)
         history: dict[date, list[AlertRecord]] = {}
         for offset in range(REPEAT_LOOKBACK, -1, -1):

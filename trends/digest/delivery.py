@@ -31,11 +31,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from jobs.config import DigestSettings
-from jobs.digest import render
-from jobs.digest.content import Digest
-from storage.database import Database
-from storage.models.trends import DigestDelivery
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models.trends import DigestDelivery
+from narrative_tracker.trends.config import DigestSettings
+from narrative_tracker.trends.digest import render
+from narrative_tracker.trends.digest.content import Digest
 
 log = logging.getLogger(__name__)
 

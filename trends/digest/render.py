@@ -17,8 +17,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from jobs.digest import safety
-from jobs.digest.content import AlertView, Digest
+from narrative_tracker.trends.digest import safety
+from narrative_tracker.trends.digest.content import AlertView, Digest
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -14,11 +14,20 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from jobs.alerts import PUSHING_GROUP, AlertRecord
-from jobs.trends import active_model_version, coarse_of
-from storage.database import Database
-from storage.models import Article, Classification, ClassifiedArticle, Feed, JobRun, ModelVersion, Source
-from storage.models.trends import ArticleDay, DailyTrend, SourceDay
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import (
+    Article,
+    Classification,
+    ClassifiedArticle,
+    Feed,
+    JobRun,
+    ModelVersion,
+    Source,
+)
+from narrative_tracker.storage.models.trends import ArticleDay, DailyTrend, SourceDay
+from narrative_tracker.storage.queries import active_model_version
+from narrative_tracker.trends.alerts import PUSHING_GROUP, AlertRecord
+from narrative_tracker.vocabulary import coarse_of, group_rank
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +38,6 @@ ARTICLES_PER_ALERT = 3
 PUSHERS_PER_CROSSOVER = 2
 #: Alerted narratives that get a chart (the others are named, without one).
 MAX_CHARTS = 8
-GROUP_ORDER = ("russian-state", "western", "ukrainian", "independent-russian", "fact-checker", "other")
 
 
 @dataclass
@@ -116,26 +124,6 @@ class Digest:
         }
 
 
-def narrative_names(settings: Any) -> dict[str, str]:
-    """Narrative id -> human name from the taxonomy; empty when it cannot be read (ids are shown instead)."""
-    try:
-        from classifier.taxonomy import load_taxonomy  # type: ignore[import-not-found]
-
-        taxonomy = load_taxonomy(settings.taxonomy_file)
-    except Exception as exc:  # the digest must not fail because the taxonomy is missing or broken
-        log.debug("taxonomy names unavailable: %s", exc)
-        return {}
-    entries = getattr(taxonomy, "narratives", taxonomy)
-    if isinstance(entries, dict):
-        entries = entries.values()
-    names: dict[str, str] = {}
-    for entry in entries:
-        ident, name = getattr(entry, "id", None), getattr(entry, "name", None)
-        if isinstance(ident, str) and isinstance(name, str):
-            names[ident] = name
-    return names
-
-
 def build_digest(
     database: Database,
     day: date,
@@ -153,7 +141,7 @@ def build_digest(
     reported = [alert for alert in alerts if not alert.repeat]
     late = [alert for alert in earlier or [] if not alert.repeat]
     with database.session() as session:
-        active = active_model_version(session)
+        active = active_model_version(session) or ""
         articles = _evidence_articles(session, reported + late, active)
         views = [_view(alert, articles, names) for alert in reported]
         late_views = [_view(alert, articles, names) for alert in late]
@@ -273,7 +261,7 @@ def _series(session: Session, narrative_id: str, day: date) -> Series:
     index = {when: n for n, when in enumerate(days)}
     for when, group, flagged in rows:
         by_group.setdefault(group, [0] * len(days))[index[when]] = int(flagged or 0)
-    ordered = {g: by_group[g] for g in sorted(by_group, key=lambda g: (*GROUP_ORDER, g).index(g))}
+    ordered = {g: by_group[g] for g in sorted(by_group, key=lambda g: (group_rank(g), g))}
     return Series(narrative_id, days, ordered)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from jobs.digest.content import Series
+from narrative_tracker.trends.digest.content import Series
 
 GROUP_COLOURS = {
     "russian-state": "#c0392b",
