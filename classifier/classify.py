@@ -7,18 +7,18 @@ batch in flight. ``since`` redoes the articles published (or fetched) since a da
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, insert, or_, select
 
 from narrative_tracker.classifier.dataset import compose_document
 from narrative_tracker.classifier.inference import analyse
 from narrative_tracker.classifier.registry import LoadedModel
 from narrative_tracker.classifier.taxonomy import Taxonomy
+from narrative_tracker.interrupt import StopFlag, stop_requested
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, Classification, ClassifiedArticle, utc_now
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Select
 
 
-def _selection(version: str, since: datetime | None) -> Any:
+def _selection(version: str, since: datetime | None) -> ColumnElement[bool]:
     if since is not None:
         return or_(Article.published_at >= since, and_(Article.published_at.is_(None), Article.fetched_at >= since))
     done = exists().where(ClassifiedArticle.article_id == Article.id, ClassifiedArticle.model_version == version)
@@ -38,7 +38,7 @@ def count_pending(db: Database, version: str, since: datetime | None = None) -> 
         return session.scalar(select(func.count()).select_from(Article).where(_selection(version, since))) or 0
 
 
-def _batch_query(version: str, since: datetime | None, after: int, size: int) -> Select[Any]:
+def _batch_query(version: str, since: datetime | None, after: int, size: int) -> Select[int, str, str]:
     return (
         select(Article.id, Article.title, Article.text)
         .where(_selection(version, since), Article.id > after)
@@ -54,7 +54,7 @@ def classify_stored(
     *,
     batch_size: int = 500,
     since: datetime | None = None,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> dict[str, Any]:
     """Classify every pending article; returns counts (articles, flagged articles, flags by narrative)."""
@@ -64,7 +64,7 @@ def classify_stored(
     by_narrative: dict[str, int] = {}
     after = 0
     while True:
-        if stop is not None and stop.is_set():
+        if stop_requested(stop):
             break
         with db.session() as session:
             rows = session.execute(_batch_query(model.version, since, after, batch_size)).all()
@@ -91,7 +91,7 @@ def classify_stored(
                         ClassifiedArticle.model_version == model.version, ClassifiedArticle.article_id.in_(ids)
                     )
                 )
-            found = [
+            found: list[dict[str, Any]] = [
                 {
                     "article_id": article_id,
                     "model_version": model.version,
@@ -127,5 +127,5 @@ def classify_stored(
         "by_narrative": dict(sorted(by_narrative.items(), key=lambda kv: -kv[1])),
         "seconds": round(seconds, 2),
         "articles_per_second": round(done / seconds, 1) if seconds > 0 and done else None,
-        "interrupted": bool(stop is not None and stop.is_set() and done < total),
+        "interrupted": stop_requested(stop) and done < total,
     }

@@ -61,11 +61,10 @@ class Explainer:
     def sentence_features(self, document: str) -> tuple[list[str], list[set[int]]]:
         """The sentences of a document with the word features of each (computed once per document)."""
         sentences = split_sentences(document)
-        features = []
+        features: list[set[int]] = []
         for sentence in sentences:
-            ids = {self.vocabulary.get(t) for t in self.analyzer(sentence)}
-            ids.discard(None)
-            features.append(ids)  # type: ignore[arg-type]
+            found = (self.vocabulary.get(t) for t in self.analyzer(sentence))
+            features.append({i for i in found if i is not None})
         return sentences, features
 
     def explain(
@@ -114,7 +113,7 @@ def analyse(
     for i in range(len(documents)):
         found = []
         parts = None
-        for j in np.flatnonzero(flags[i]):
+        for j in np.flatnonzero(flags[i]).tolist():
             flag = Flag(id=str(labels[j]), score=round(float(scores[i, j]), 4), stance=str(stances[i, j]))
             if explainer is not None:
                 source = _explaining_label(classifier, flags[i], scores[i], j)

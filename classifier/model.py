@@ -411,7 +411,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             return np.full((n, len(self.stance_classes_)), 1.0 / len(self.stance_classes_))
         shared = _softmax(np.asarray((X @ self.stance_coef_).todense()) + self.stance_intercept_)
         own = self.narrative_stance_.get(label_index) if label_index is not None else None
-        if own is None:
+        if own is None or label_index is None:
             return shared
         classes, coef, intercept = own
         probs = _softmax(np.asarray((X @ coef).todense()) + intercept)

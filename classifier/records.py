@@ -80,7 +80,8 @@ def read_records(path: Path, taxonomy: Taxonomy | None = None) -> list[Record]:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    records, seen = [], {}
+    records: list[Record] = []
+    seen: dict[str, int] = {}  # record id -> line number
     with handle:
         try:
             for number, line in enumerate(handle, 1):

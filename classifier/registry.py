@@ -23,7 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,11 @@ from narrative_tracker.errors import ModelError, ModelNotFoundError
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import ModelVersion, utc_now
 from narrative_tracker.storage.queries import ACTIVE
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from narrative_tracker.classifier.inference import Explainer
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -84,16 +89,16 @@ def sha256_file(path: Path) -> str:
 @dataclass
 class LoadedModel:
     version: str
-    pipeline: Any
+    pipeline: Pipeline
     metadata: dict[str, Any]
-    _explainer: Any = field(default=None, repr=False)
+    _explainer: Explainer | None = field(default=None, repr=False)
 
     @property
     def labels(self) -> list[str]:
         return [str(label) for label in self.pipeline.named_steps["classifier"].classes_]
 
     @property
-    def explainer(self) -> Any:
+    def explainer(self) -> Explainer:
         if self._explainer is None:
             from narrative_tracker.classifier.inference import Explainer
 
@@ -101,7 +106,7 @@ class LoadedModel:
         return self._explainer
 
 
-def save_model(models_dir: Path, version: str, pipeline: Any, metadata: dict[str, Any]) -> Path:
+def save_model(models_dir: Path, version: str, pipeline: Pipeline, metadata: dict[str, Any]) -> Path:
     """Write a version directory atomically (a half-written version never appears)."""
     import skops.io
 
@@ -228,19 +233,31 @@ def get_version(session: Session, version: str) -> ModelVersion:
     return row
 
 
-def list_versions(db: Database) -> list[dict[str, Any]]:
+class VersionSummary(TypedDict):
+    """A row of ``models list``."""
+
+    version: str
+    status: str
+    created_at: datetime
+    promoted_at: datetime | None
+    taxonomy_hash: str  # its first 12 hex digits
+    metrics: dict[str, Any]
+    notes: str
+
+
+def list_versions(db: Database) -> list[VersionSummary]:
     with db.session() as session:
         rows = session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc())).all()
         return [
-            {
-                "version": row.version,
-                "status": row.status,
-                "created_at": row.created_at,
-                "promoted_at": row.promoted_at,
-                "taxonomy_hash": row.taxonomy_hash[:12],
-                "metrics": row.metrics,
-                "notes": row.notes,
-            }
+            VersionSummary(
+                version=row.version,
+                status=row.status,
+                created_at=row.created_at,
+                promoted_at=row.promoted_at,
+                taxonomy_hash=row.taxonomy_hash[:12],
+                metrics=row.metrics,
+                notes=row.notes,
+            )
             for row in rows
         ]
 

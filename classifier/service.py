@@ -31,6 +31,8 @@ from narrative_tracker.errors import ModelError, UsageError
 from narrative_tracker.storage.database import Database
 
 if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
     from narrative_tracker.settings import Settings
 
 Notify = Callable[[str], None]
@@ -110,7 +112,7 @@ def collect_training_data(db: Database, taxonomy: Taxonomy, *, weak: bool = True
     return TrainingData(taxonomy, train, holdout, examples, weak_records)
 
 
-def predict_records(model: LoadedModel | Any, records: Sequence[Record]) -> list[Prediction]:
+def predict_records(model: LoadedModel | Pipeline, records: Sequence[Record]) -> list[Prediction]:
     from narrative_tracker.classifier.inference import analyse
 
     pipeline = model.pipeline if isinstance(model, LoadedModel) else model

@@ -19,6 +19,8 @@ from typing import IO, TYPE_CHECKING, Any
 # Nothing of this project's at the top: every extraction worker imports this module again, as the
 # main module of the process it is forked for (multiprocessing's preparation of a worker).
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from narrative_tracker.crawler.config import CrawlerSettings
     from narrative_tracker.crawler.sources import SourceSpec
 
@@ -160,7 +162,9 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _check(config: CrawlerSettings, sources: list[SourceSpec], plan: dict[str, Any], emit: Any) -> int:
+def _check(
+    config: CrawlerSettings, sources: list[SourceSpec], plan: dict[str, Any], emit: Callable[[dict[str, Any]], None]
+) -> int:
     """Fetch each entry point once (``sources check``); one "check" event per entry point."""
     from scrapy.crawler import CrawlerProcess
 

@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 NUM_PERM = 128
 #: Banding of the LSH index: 32 bands of 4 rows. A pair at Jaccard 0.5 shares a band with
@@ -59,7 +60,7 @@ _BASE = np.uint64(0x100000001B3)
 _BASE_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))
 
 
-def _word_hashes(text: str) -> np.ndarray:
+def _word_hashes(text: str) -> npt.NDArray[np.uint64]:
     """64-bit hashes of the words of ``text`` (lower-cased runs of letters, digits and _), vectorised."""
     data = np.frombuffer(text.lower().encode("utf-8"), dtype=np.uint8)
     if not len(data):
@@ -73,7 +74,7 @@ def _word_hashes(text: str) -> np.ndarray:
     return (prefix[ends] - prefix[starts]) * inverse[starts]
 
 
-def _shingle_hashes(word_hashes: np.ndarray) -> np.ndarray:
+def _shingle_hashes(word_hashes: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """32-bit hashes of the word 3-shingles, mixed from the hashes of their words.
 
     A shingle that recurs is hashed again rather than deduplicated: it cannot change a minimum, and

@@ -22,11 +22,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict
 
 from narrative_tracker.crawler.sources import SourceSpec, load_sources
 from narrative_tracker.crawler.store import sync_catalogue
 from narrative_tracker.errors import CrawlError, UsageError
+from narrative_tracker.interrupt import StopFlag, stop_requested
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
@@ -38,6 +39,19 @@ logger = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 15.0
 
 Progress = Callable[[int, int | None], None]
+
+
+class SourceCheck(TypedDict):
+    """One entry point fetched by ``check_sources`` (``sources check``)."""
+
+    slug: str
+    kind: str  # feed | sitemap | listing
+    url: str
+    items: int | None
+    newest: str | None  # ISO 8601 date of the newest item, when the entry point dates them
+    status: str  # ok | failed
+    http_status: int | None
+    error: str | None
 
 
 def select_sources(catalogue: list[SourceSpec], slugs: Sequence[str]) -> list[SourceSpec]:
@@ -58,7 +72,7 @@ def run_crawl(
     database: Database | None = None,
     sources: Sequence[str] = (),
     max_articles: int | None = None,
-    stop: threading.Event | None = None,
+    stop: StopFlag | None = None,
     timeout: float | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -72,7 +86,7 @@ def run_crawl(
     """
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
-    return _run_child(plan, stop=stop or threading.Event(), timeout=limit, progress=progress)
+    return _run_child(plan, stop=stop, timeout=limit, progress=progress)
 
 
 def prepare_crawl(
@@ -107,7 +121,7 @@ def prepare_crawl(
 
 def check_sources(
     settings: Settings, *, path: Path | None = None, sources: Sequence[str] = (), timeout: float = 300.0
-) -> list[dict[str, Any]]:
+) -> list[SourceCheck]:
     """Fetch every entry point of the catalogue once: one dict per URL with ``slug``, ``kind``,
     ``url``, ``status`` (ok | failed), ``http_status``, ``items``, ``newest`` and ``error``.
     Nothing is stored."""
@@ -118,8 +132,23 @@ def check_sources(
         "sources": [spec.model_dump(mode="json") for spec in select_sources(catalogue, sources)],
         "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",
     }
-    results: list[dict[str, Any]] = []
-    _run_child(plan, stop=threading.Event(), timeout=timeout, progress=None, on_event=results.append)
+    results: list[SourceCheck] = []
+
+    def collect(event: dict[str, Any]) -> None:
+        results.append(
+            SourceCheck(
+                slug=event["slug"],
+                kind=event["kind"],
+                url=event["url"],
+                items=event["items"],
+                newest=event["newest"],
+                status=event["status"],
+                http_status=event["http_status"],
+                error=event["error"],
+            )
+        )
+
+    _run_child(plan, stop=None, timeout=timeout, progress=None, on_event=collect)
     return results
 
 
@@ -153,7 +182,7 @@ def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
 def _run_child(
     plan: dict[str, Any],
     *,
-    stop: threading.Event,
+    stop: StopFlag | None,
     timeout: float,
     progress: Progress | None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -168,8 +197,9 @@ def _run_child(
     # The reader ends when the child's stdout does, that is when the child exits: joining it wakes
     # at once (``Popen.wait`` with a timeout polls, up to 50 ms late).
     while not _ended(reader, child, within=0.2):
-        if stop.is_set() or time.monotonic() >= deadline:
-            interrupted, timed_out = stop.is_set(), not stop.is_set()
+        stopped = stop_requested(stop)  # read once: a flag set between two reads made it neither
+        if stopped or time.monotonic() >= deadline:
+            interrupted, timed_out = stopped, not stopped
             logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
             _stop_child(child)
             break
@@ -196,7 +226,7 @@ def _ended(reader: threading.Thread, child: subprocess.Popen[str], *, within: fl
 
 
 def _read_events(
-    stream: Any,
+    stream: IO[str],
     summary: dict[str, Any],
     progress: Progress | None,
     on_event: Callable[[dict[str, Any]], None] | None,

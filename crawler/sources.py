@@ -10,13 +10,13 @@ import tomllib
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from narrative_tracker.configmodel import Section
 from narrative_tracker.errors import ConfigError
 from narrative_tracker.vocabulary import GROUPS
 
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent / "data" / "sources.toml"
-
 
 
 def _http_url(value: str, what: str) -> str:
@@ -79,8 +79,8 @@ class SourceSpec(Section):
         return self
 
 
-def _where(error: dict[str, object]) -> str:
-    loc = [str(p) for p in error["loc"]]  # type: ignore[union-attr]
+def _where(error: ErrorDetails) -> str:
+    loc = [str(p) for p in error["loc"]]
     return ".".join(loc) if loc else "source"
 
 

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Insert, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from narrative_tracker.crawler.dedup import NUM_PERM, DuplicateIndex
 from narrative_tracker.crawler.sources import SourceSpec
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, Feed, Source
-from narrative_tracker.storage.models.base import utc_now
+from narrative_tracker.storage.models.base import table_of, utc_now
 
-ARTICLES = Article.__table__
+ARTICLES = table_of(Article)
+FEEDS = table_of(Feed)
 #: Rows per transaction when inserting articles.
 BATCH_SIZE = 1000
 #: Rows per INSERT ... VALUES statement. Each row count makes a different SQL text, and SQLite
@@ -124,7 +125,7 @@ def load_duplicate_index(db: Database, threshold: float, days: int) -> Duplicate
     return DuplicateIndex.build(threshold, ids, roots, signatures)
 
 
-def _insert(connection: Connection) -> Any:
+def _insert(connection: Connection) -> Insert:
     # Imported here: the PostgreSQL dialect costs a SQLite crawl 20 ms of start-up.
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
@@ -235,4 +236,4 @@ def _first_by_content(connection: Connection, digests: list[str]) -> dict[str, t
 
 def update_feed_state(db: Database, feed_id: int, values: dict[str, Any]) -> None:
     with db.engine.begin() as connection:
-        connection.execute(update(Feed.__table__).where(Feed.__table__.c.id == feed_id).values(**values))
+        connection.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(**values))

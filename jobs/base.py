@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from narrative_tracker.interrupt import JobInterrupted
+from narrative_tracker.interrupt import JobInterrupted, StopFlag
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
@@ -25,7 +25,7 @@ class JobContext:
     settings: Settings
     database: Database
     #: Set when the job must end now (service shutting down after its grace period).
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: StopFlag = field(default_factory=threading.Event)
     #: scheduled | manual | catch-up | chained
     trigger: str = "manual"
     #: Called with (done, total) by long jobs that can tell their progress; None when nobody listens.

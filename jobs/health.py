@@ -182,6 +182,8 @@ class HealthServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes | bytearray):  # typeshed allows bytes; a bound socket reports a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> None:

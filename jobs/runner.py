@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from narrative_tracker.interrupt import StopFlag
 from narrative_tracker.jobs import history
 from narrative_tracker.jobs.locks import acquire_waiting, close, make_lock
 from narrative_tracker.jobs.registry import DEFAULT_REGISTRY, chained_after
@@ -79,7 +80,7 @@ def run_job(
     name: str,
     *,
     trigger: str,
-    stop: threading.Event,
+    stop: StopFlag,
     registry: Mapping[str, str] = DEFAULT_REGISTRY,
     lock_wait: float = 0.0,
     logs: LogSetup | None = None,
@@ -133,7 +134,7 @@ def run_chain(
     name: str,
     *,
     trigger: str,
-    stop: threading.Event,
+    stop: StopFlag,
     registry: Mapping[str, str] = DEFAULT_REGISTRY,
     on_finish: Callable[[RunOutcome], None] | None = None,
     logs: LogSetup | None = None,
@@ -185,7 +186,7 @@ def execute_in_child(
     name: str,
     target: str,
     trigger: str,
-    stop: threading.Event,
+    stop: StopFlag,
     timeout: float | None,
     logs: LogSetup | None = None,
     *,
@@ -257,7 +258,9 @@ def _receive(
     return None
 
 
-def _stop_child(process: multiprocessing.process.BaseProcess, receiver: Connection) -> Any:
+def _stop_child(
+    process: multiprocessing.process.BaseProcess, receiver: Connection
+) -> tuple[str, dict[str, Any], str | None] | None:
     """SIGTERM (the job sees ctx.stop), then SIGKILL for the whole group after CHILD_STOP_SECONDS."""
     if process.pid is not None:
         with contextlib.suppress(ProcessLookupError):
@@ -340,7 +343,7 @@ def _call_job(
     name: str,
     target: str,
     trigger: str,
-    stop: threading.Event,
+    stop: StopFlag,
     progress: Callable[[int, int | None], None],
 ) -> tuple[str, dict[str, Any], str | None]:
     from narrative_tracker.errors import NarrativeTrackerError

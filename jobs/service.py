@@ -41,7 +41,7 @@ from narrative_tracker.jobs.locks import Lock, close, make_lock
 from narrative_tracker.jobs.registry import DEFAULT_REGISTRY
 from narrative_tracker.jobs.runner import CHILD_STOP_SECONDS, LogSetup, run_chain
 from narrative_tracker.jobs.schedule import plan_job
-from narrative_tracker.storage.database import open_database
+from narrative_tracker.storage.database import Database, open_database
 from narrative_tracker.storage.models import SchedulerInstance, utc_now
 
 if TYPE_CHECKING:
@@ -356,7 +356,7 @@ class Service:
                 close(lock)
 
 
-def live_instances(database: Any) -> list[SchedulerInstance]:
+def live_instances(database: Database) -> list[SchedulerInstance]:
     """Scheduler processes whose heartbeat is recent, leader first."""
     from sqlalchemy import select
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from narrative_tracker.classifier.config import ClassifierSettings
 from narrative_tracker.crawler.config import CrawlerSettings
@@ -134,7 +135,7 @@ def _env_overrides(raw: dict[str, Any]) -> None:
         table[parts[-1]] = parsed
 
 
-def _describe(error: dict[str, Any], section: str) -> str:
+def _describe(error: ErrorDetails, section: str) -> str:
     where = ".".join(str(p) for p in (section, *error["loc"]))
     if error["type"] == "extra_forbidden":
         return f"unknown key {where!r}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -33,11 +33,32 @@ FIELDS = (
 )
 
 
+class NarrativeScore(TypedDict):
+    id: str
+    score: float
+    stance: str
+
+
+class ArticleRecord(TypedDict):
+    """One exported article: the keys of ``FIELDS``, in that order."""
+
+    url: str
+    source: str  # the outlet's slug
+    group: str
+    title: str
+    text: str
+    lang: str
+    published_at: str | None  # ISO 8601
+    fetched_at: str | None
+    duplicate_of: str | None  # URL of the first-seen copy
+    narratives: list[NarrativeScore]  # the active model's flags, highest score first
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def iter_article_records(session: Session, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+def iter_article_records(session: Session, *, since: datetime | None = None) -> Iterator[ArticleRecord]:
     """Yield one export record per article, oldest first."""
     model = active_model_version(session)
     original = aliased(Article)
@@ -68,24 +89,24 @@ def iter_article_records(session: Session, *, since: datetime | None = None) -> 
             return
         narratives = _narratives_for(session, model, [row[0] for row in rows])
         for row in rows:
-            yield {
-                "url": row[1],
-                "source": row[2],
-                "group": row[3],
-                "title": row[4],
-                "text": row[5],
-                "lang": row[6],
-                "published_at": _iso(row[7]),
-                "fetched_at": _iso(row[8]),
-                "duplicate_of": row[9],
-                "narratives": narratives.get(row[0], []),
-            }
+            yield ArticleRecord(
+                url=row[1],
+                source=row[2],
+                group=row[3],
+                title=row[4],
+                text=row[5],
+                lang=row[6],
+                published_at=_iso(row[7]),
+                fetched_at=_iso(row[8]),
+                duplicate_of=row[9],
+                narratives=narratives.get(row[0], []),
+            )
         last_id = rows[-1][0]
         session.expunge_all()
 
 
-def _narratives_for(session: Session, model: str | None, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def _narratives_for(session: Session, model: str | None, ids: list[int]) -> dict[int, list[NarrativeScore]]:
+    found: dict[int, list[NarrativeScore]] = defaultdict(list)
     if model is None or not ids:
         return found
     rows = session.execute(
@@ -94,5 +115,5 @@ def _narratives_for(session: Session, model: str | None, ids: list[int]) -> dict
         .order_by(Classification.article_id, Classification.score.desc())
     )
     for article_id, narrative_id, score, stance in rows:
-        found[article_id].append({"id": narrative_id, "score": round(score, 4), "stance": stance})
+        found[article_id].append(NarrativeScore(id=narrative_id, score=round(score, 4), stance=stance))
     return found

@@ -21,20 +21,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from narrative_tracker.errors import StorageError
 from narrative_tracker.interrupt import JobInterrupted, StopFlag, stop_requested
 from narrative_tracker.storage.database import Database
-from narrative_tracker.storage.models import Article, Classification, Source
+from narrative_tracker.storage.models import Article, Classification, Source, table_of
 from narrative_tracker.storage.models.trends import ArticleDay, DailyTrend, SourceDay, SourceNarrativeDay, TrendState
 from narrative_tracker.storage.queries import active_model_version
-from narrative_tracker.vocabulary import STANCES, coarse_of
+from narrative_tracker.vocabulary import StanceCounts, coarse_of
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,13 @@ CHUNK = 10_000
 INSERT_BATCH = 1_000
 
 
-def day_classifications(session: Session, day: date, active: str) -> list[Any]:
-    """Rows (article_id, source_id, lang, narrative_id, score, stance) of the active model's
-    classifications of the articles counted on ``day`` (not near-duplicates, not excluded)."""
+#: (article_id, source_id, lang, narrative_id, score, stance) of one classification.
+ClassifiedRow: TypeAlias = Row[int, int, str, str, float, str]
+
+
+def day_classifications(session: Session, day: date, active: str) -> list[ClassifiedRow]:
+    """The active model's classifications of the articles counted on ``day`` (not near-duplicates,
+    not excluded)."""
     return list(
         session.execute(
             select(
@@ -161,7 +165,7 @@ def _add_new_articles(
                     }
                 )
             for start in range(0, len(records), INSERT_BATCH):
-                session.connection().execute(insert(ArticleDay.__table__), records[start : start + INSERT_BATCH])
+                session.connection().execute(insert(table_of(ArticleDay)), records[start : start + INSERT_BATCH])
             low = rows[-1].id
             added += len(rows)
             state.articles = max(state.articles, low)
@@ -198,7 +202,7 @@ def _days_with_new_classifications(session: Session, active: str, state: _State)
     return days
 
 
-def _article_narratives(rows: Iterable[Any]) -> dict[int, dict[str, tuple[float, str]]]:
+def _article_narratives(rows: Iterable[ClassifiedRow]) -> dict[int, dict[str, tuple[float, str]]]:
     """article id -> narrative id (fine and coarse) -> (score, stance), one entry per narrative."""
     best: dict[int, dict[str, tuple[float, str]]] = defaultdict(dict)
     for row in rows:
@@ -233,7 +237,7 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
     # Core inserts (not the ORM's bulk path): several times faster for these plain rows.
     connection = session.connection()
     connection.execute(
-        insert(SourceDay.__table__), [{"day": day, "source_id": s, "lang": lang, "total": n} for s, lang, n in totals]
+        insert(table_of(SourceDay)), [{"day": day, "source_id": s, "lang": lang, "total": n} for s, lang, n in totals]
     )
     group_totals: dict[tuple[str, str], int] = defaultdict(int)
     for source_id, lang, count in totals:
@@ -242,51 +246,34 @@ def recompute_day(session: Session, day: date, active: str, groups: dict[int, st
         return 0
     rows = day_classifications(session, day, active)
     where = {row.article_id: (row.source_id, row.lang) for row in rows}
-    per_source: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    per_source: dict[tuple[int, str, str], StanceCounts] = defaultdict(StanceCounts)
     for article_id, narratives in _article_narratives(rows).items():
         source_id, lang = where[article_id]
         for narrative_id, (_score, stance) in narratives.items():
-            counts = per_source[(source_id, narrative_id, lang)]
-            counts[0] += 1
-            if stance in STANCES:
-                counts[1 + STANCES.index(stance)] += 1
-    per_group: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+            per_source[(source_id, narrative_id, lang)].count(stance)
+    per_group: dict[tuple[str, str, str], StanceCounts] = defaultdict(StanceCounts)
     records = []
     for (source_id, narrative_id, lang), counts in per_source.items():
         records.append(
-            {
-                "day": day,
-                "source_id": source_id,
-                "narrative_id": narrative_id,
-                "lang": lang,
-                "flagged": counts[0],
-                "promotes": counts[1],
-                "refutes": counts[2],
-                "reports": counts[3],
-            }
+            {"day": day, "source_id": source_id, "narrative_id": narrative_id, "lang": lang, **counts.as_dict()}
         )
-        summed = per_group[(narrative_id, groups.get(source_id, "other"), lang)]
-        for index, value in enumerate(counts):
-            summed[index] += value
+        per_group[(narrative_id, groups.get(source_id, "other"), lang)].add(counts)
     for start in range(0, len(records), INSERT_BATCH):
-        connection.execute(insert(SourceNarrativeDay.__table__), records[start : start + INSERT_BATCH])
+        connection.execute(insert(table_of(SourceNarrativeDay)), records[start : start + INSERT_BATCH])
     trends = [
         {
             "day": day,
             "narrative_id": narrative_id,
             "group": group,
             "lang": lang,
-            "flagged": counts[0],
+            **counts.as_dict(),
             "total": group_totals[(group, lang)],
-            "promotes": counts[1],
-            "refutes": counts[2],
-            "reports": counts[3],
             "model_version": active,
         }
         for (narrative_id, group, lang), counts in per_group.items()
     ]
     for start in range(0, len(trends), INSERT_BATCH):
-        connection.execute(insert(DailyTrend.__table__), trends[start : start + INSERT_BATCH])
+        connection.execute(insert(table_of(DailyTrend)), trends[start : start + INSERT_BATCH])
     return len(trends)
 
 

@@ -67,7 +67,7 @@ class Link:
 
 
 def plan_entries(sources: Iterable[SourceSpec], rows: dict[str, FeedRow]) -> list[Entry]:
-    entries = []
+    entries: list[Entry] = []
     for spec in sources:
         kinds = [
             ("feed", spec.feeds),

@@ -12,7 +12,7 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -340,7 +340,7 @@ def classify(app: AppContext, since: str | None, as_json: bool) -> None:
 @click.option("--model", "version", help="Model version (default: the active model).")
 @click.option("--json", "as_json", is_flag=True, help="Print {lang, narratives: [...]} as JSON.")
 @pass_app
-def classify_text(app: AppContext, source: Any, version: str | None, as_json: bool) -> None:
+def classify_text(app: AppContext, source: TextIO, version: str | None, as_json: bool) -> None:
     """Flag the narratives in a text (a FILE, or - for standard input)."""
     from narrative_tracker.classifier.dataset import compose_document
     from narrative_tracker.classifier.inference import analyse
@@ -355,25 +355,23 @@ def classify_text(app: AppContext, source: Any, version: str | None, as_json: bo
     model = ensure_model(app.settings, app.database, notify=_notify, version=version)
     flags = analyse(model.pipeline, [compose_document("", text)], explainer=model.explainer, taxonomy=taxonomy)[0]
     names = model.metadata.get("names", {})
-    result = {
-        "lang": detect_language(" ".join(text.split()))[0],
-        "narratives": [
-            {
-                "id": f.id,
-                "name": taxonomy.narratives[f.id].name if f.id in taxonomy.narratives else names.get(f.id, f.id),
-                "score": f.score,
-                "stance": f.stance,
-                "evidence": f.evidence,
-            }
-            for f in flags
-        ],
-    }
+    narratives = [
+        {
+            "id": f.id,
+            "name": taxonomy.narratives[f.id].name if f.id in taxonomy.narratives else names.get(f.id, f.id),
+            "score": f.score,
+            "stance": f.stance,
+            "evidence": f.evidence,
+        }
+        for f in flags
+    ]
+    result = {"lang": detect_language(" ".join(text.split()))[0], "narratives": narratives}
     if as_json:
         echo_json(result)
         return
     if not flags:
         click.echo(f"no known narrative found (language: {result['lang']}, model {model.version})")
-    for flag, shown in zip(flags, result["narratives"], strict=True):
+    for flag, shown in zip(flags, narratives, strict=True):
         click.echo(f"{flag.id}  {shown['name']}  score {flag.score:.2f}  stance {flag.stance}")
         for sentence in flag.evidence:
             click.echo(f"    “{_safe(sentence)}”")

@@ -8,12 +8,15 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import summary
+
+if TYPE_CHECKING:
+    from narrative_tracker.storage.export import ArticleRecord
 
 
 @click.group()
@@ -54,7 +57,7 @@ def articles(app: AppContext, fmt: str, since: datetime | None, out: Path | None
         summary(f"Exported {count:,} articles to {out}.")
 
 
-def _write(handle: TextIO, fmt: str, records: Iterator[dict[str, Any]], fields: tuple[str, ...]) -> int:
+def _write(handle: TextIO, fmt: str, records: Iterator[ArticleRecord], fields: tuple[str, ...]) -> int:
     count = 0
     if fmt == "jsonl":
         for record in records:

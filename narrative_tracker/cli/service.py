@@ -33,6 +33,10 @@ def _when(value: datetime | str | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def _stats_line(stats: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value}" for key, value in stats.items() if not isinstance(value, dict | list))
 
@@ -213,8 +217,8 @@ def scheduler_status(app: AppContext, as_json: bool) -> None:
                 "schedule": f"every {job.every}" if job.every else f"cron {job.cron}" if job.cron else None,
                 "next_run": next_runs.get(name),
                 "last_status": last[name].last_status,
-                "last_started": last[name].last_started.isoformat() if last[name].last_started else None,
-                "last_success": last[name].last_success.isoformat() if last[name].last_success else None,
+                "last_started": _iso(last[name].last_started),
+                "last_success": _iso(last[name].last_success),
             }
             for name, job in settings.jobs.items()
         },

@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 
 from narrative_tracker.errors import UsageError
+from narrative_tracker.interrupt import StopFlag
 
 if TYPE_CHECKING:
     from narrative_tracker.demo.site import DemoSite
@@ -173,7 +173,7 @@ def import_analyst_labels(settings: Settings, database: Database, paths: DemoPat
 def run_jobs(
     settings: Settings,
     database: Database,
-    stop: threading.Event,
+    stop: StopFlag,
     on_step: Callable[[StepReport], None] | None = None,
 ) -> list[StepReport]:
     """Crawl, then (chained) classify and trends, then the digest job, as the scheduler runs them.

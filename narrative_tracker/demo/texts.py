@@ -109,8 +109,8 @@ def _fill(pools: Pools, country: str, rng: random.Random) -> dict[str, Any]:
         first, second = rng.sample(pools.slot_values(name, country), 2)
         values[name], values[name + "2"] = first, second
     for name, (low, high) in _GENERATED.items():
-        first, second = rng.sample(range(low, high + 1), 2)
-        values[name], values[name + "2"] = first, second
+        first_number, second_number = rng.sample(range(low, high + 1), 2)
+        values[name], values[name + "2"] = first_number, second_number
     winner, loser = rng.randint(1, 4), rng.randint(0, 2)
     values["score"] = f"{max(winner, loser + 1)}{':' if pools.lang == 'ru' else '-'}{loser}"
     return values

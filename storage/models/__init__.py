@@ -1,7 +1,7 @@
 """Every table of the application; importing this package registers them all on ``Base.metadata``."""
 
 from narrative_tracker.storage.models.articles import Article
-from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
+from narrative_tracker.storage.models.base import Base, UTCDateTime, table_of, utc_now
 from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
 from narrative_tracker.storage.models.labels import Label, LabelledText
 from narrative_tracker.storage.models.runs import JobRun, SchedulerInstance
@@ -24,5 +24,6 @@ __all__ = [
     "SchedulerInstance",
     "Source",
     "UTCDateTime",
+    "table_of",
     "utc_now",
 ]

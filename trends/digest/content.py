@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from narrative_tracker.storage.database import Database
@@ -26,8 +26,8 @@ from narrative_tracker.storage.models import (
 )
 from narrative_tracker.storage.models.trends import ArticleDay, DailyTrend, SourceDay
 from narrative_tracker.storage.queries import active_model_version
-from narrative_tracker.trends.alerts import PUSHING_GROUP, AlertRecord
-from narrative_tracker.vocabulary import coarse_of, group_rank
+from narrative_tracker.trends.alerts import AlertRecord
+from narrative_tracker.vocabulary import PUSHING_GROUP, coarse_of, group_rank
 
 log = logging.getLogger(__name__)
 
@@ -225,13 +225,13 @@ def _evidence_articles(session: Session, alerts: list[AlertRecord], active: str)
             Classification.evidence,
         ).where(Classification.article_id.in_(list(wanted)), Classification.model_version == active)
     ).all()
-    best: dict[int, Any] = {}
-    for row in classifications:
-        narratives = wanted[row.article_id]
-        if not any(row.narrative_id == n or row.narrative_id.startswith(n + "/") for n in narratives):
+    best: dict[int, Row[int, str, float, str, list[str]]] = {}  # article id -> its best classification
+    for labelled in classifications:
+        narratives = wanted[labelled.article_id]
+        if not any(labelled.narrative_id == n or labelled.narrative_id.startswith(n + "/") for n in narratives):
             continue
-        if row.article_id not in best or row.score > best[row.article_id].score:
-            best[row.article_id] = row
+        if labelled.article_id not in best or labelled.score > best[labelled.article_id].score:
+            best[labelled.article_id] = labelled
     for row in rows:
         label = best.get(row.id)
         sentences = label.evidence if label is not None and isinstance(label.evidence, list) else []

@@ -95,7 +95,7 @@ def build_message(digest: Digest, sender: str, recipients: list[str]) -> EmailMe
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message.set_content(render.render_text(digest))
     message.add_alternative(render.render_html(digest, for_email=True), subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = list(message.iter_parts())[1]  # the text/html alternative
     for name, png in digest.charts.items():
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{name}>", filename=f"{name}.png")
     for part in message.walk():
