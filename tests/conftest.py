@@ -4,6 +4,9 @@ PostgreSQL tests use ``NARRATIVE_TRACKER_TEST_POSTGRES_URL`` (default: the local
 database ``test``); each test session creates and drops its own database there, so that runs
 never see each other's rows. Without a server they skip, except under ``CI=true`` where
 they fail.
+
+Helpers that are not fixtures (the synthetic trends world, the scheduler's test jobs, the shared
+classifier model, polling, ../shared/data) live in ``helpers/``, imported as ``from helpers.x import y``.
 """
 
 from __future__ import annotations
@@ -19,18 +22,9 @@ from sqlalchemy.engine import make_url
 
 from narrative_tracker.storage.database import Database, open_database
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSTGRES_URL = os.environ.get(
     "NARRATIVE_TRACKER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-
-
-def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data, or a skip naming what is missing."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared datasets are not on this machine)")
-    return path
 
 
 @pytest.fixture(autouse=True)

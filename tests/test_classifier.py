@@ -8,7 +8,8 @@ import pytest
 from narrative_tracker.classifier.dataset import compose_document
 from narrative_tracker.classifier.inference import Explainer, analyse, split_sentences
 from narrative_tracker.classifier.taxonomy import load_taxonomy
-from tests.test_classifier_fixtures import model  # noqa: F401  (fixture)
+
+from helpers.models import ootb_pipeline
 
 ARMS = "discrediting-the-west/western-arms-pause-is-russian-victory"
 
@@ -76,13 +77,19 @@ NEUTRAL = [
 ]
 
 
-def _flags(model, text):  # noqa: F811
+@pytest.fixture
+def model():
+    """The out-of-the-box model, fitted once per session (helpers.models caches it)."""
+    return ootb_pipeline()
+
+
+def _flags(model, text):
     taxonomy = load_taxonomy()
     return analyse(model, [compose_document("", text)], explainer=Explainer(model), taxonomy=taxonomy)[0]
 
 
 @pytest.mark.parametrize("lang", ["fr", "ru", "en"])
-def test_an_article_refuting_the_arms_pause_framing_is_flagged_and_never_promotes(model, lang):  # noqa: F811
+def test_an_article_refuting_the_arms_pause_framing_is_flagged_and_never_promotes(model, lang):
     flags = {f.id: f for f in _flags(model, REFUTING[lang])}
     assert ARMS in flags and "discrediting-the-west" in flags
     assert flags[ARMS].stance in ("refutes", "reports")
@@ -90,7 +97,7 @@ def test_an_article_refuting_the_arms_pause_framing_is_flagged_and_never_promote
 
 
 @pytest.mark.parametrize("lang", ["ru", "en", "fr"])
-def test_a_text_pushing_the_arms_pause_framing_promotes_it(model, lang):  # noqa: F811
+def test_a_text_pushing_the_arms_pause_framing_promotes_it(model, lang):
     flags = {f.id: f for f in _flags(model, PROMOTING[lang])}
     assert flags[ARMS].stance == "promotes"
     assert flags[ARMS].evidence and len(flags[ARMS].evidence) <= 3
@@ -99,18 +106,18 @@ def test_a_text_pushing_the_arms_pause_framing_promotes_it(model, lang):  # noqa
 
 
 @pytest.mark.parametrize(("lang", "text", "coarse"), OTHER_NARRATIVES)
-def test_other_narratives_get_the_right_coarse_narrative(model, lang, text, coarse):  # noqa: F811
+def test_other_narratives_get_the_right_coarse_narrative(model, lang, text, coarse):
     flags = _flags(model, text)
     assert flags and flags[0].id.split("/")[0] == coarse
     assert all(f.stance == "promotes" for f in flags)
 
 
 @pytest.mark.parametrize("text", NEUTRAL)
-def test_neutral_news_is_not_flagged(model, text):  # noqa: F811
+def test_neutral_news_is_not_flagged(model, text):
     assert _flags(model, text) == []
 
 
-def test_flags_come_highest_score_first_with_both_levels_consistent(model):  # noqa: F811
+def test_flags_come_highest_score_first_with_both_levels_consistent(model):
     flags = _flags(model, PROMOTING["ru"])
     assert [f.score for f in flags] == sorted((f.score for f in flags), reverse=True)
     coarse = {f.id for f in flags if "/" not in f.id}
@@ -121,5 +128,5 @@ def test_sentences_are_split_on_end_marks_and_lines():
     assert split_sentences("Один. Два! «Три?» Four\nFive") == ["Один.", "Два!", "«Три?»", "Four", "Five"]
 
 
-def test_an_empty_batch_gives_no_predictions(model):  # noqa: F811
+def test_an_empty_batch_gives_no_predictions(model):
     assert analyse(model, []) == []

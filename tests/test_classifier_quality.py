@@ -14,7 +14,8 @@ from narrative_tracker.classifier.records import read_records
 from narrative_tracker.classifier.service import predict_records
 from narrative_tracker.classifier.taxonomy import load_taxonomy
 from narrative_tracker.classifier.training import fit_model
-from tests.conftest import shared_data
+
+from helpers.shared_data import shared_data
 
 
 @pytest.mark.slow

@@ -18,7 +18,8 @@ from narrative_tracker.jobs.base import JobContext
 from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.models import Article, Classification, ClassifiedArticle, Label, ModelVersion, Source
-from tests.test_classifier_fixtures import install_model, ootb_pipeline
+
+from helpers.models import install_model, ootb_pipeline
 
 ARMS = "discrediting-the-west/western-arms-pause-is-russian-victory"
 RU = (

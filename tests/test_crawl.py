@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sites import texts
-from sites.news import BOILERPLATE_COMMENT, BOILERPLATE_FOOTER, Site, build_site, write_catalogue, write_config
 from sqlalchemy import select
 
 from narrative_tracker.crawler.runner import run_crawl
@@ -19,6 +17,9 @@ from narrative_tracker.settings import Settings, load_settings
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.export import iter_article_records
 from narrative_tracker.storage.models import Article, Feed
+
+from sites import texts
+from sites.news import BOILERPLATE_COMMENT, BOILERPLATE_FOOTER, Site, build_site, write_catalogue, write_config
 
 pytestmark = pytest.mark.slow
 

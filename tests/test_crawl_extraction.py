@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import trafilatura
-from conftest import shared_data
 from lxml import html as lxml_html
-from sites.news import rss, write_config
 from sqlalchemy import select
 
 from narrative_tracker.crawler.runner import run_crawl
@@ -25,6 +23,9 @@ from narrative_tracker.newsweb import NewsWeb, Page
 from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.models import Article
+
+from helpers.shared_data import shared_data
+from sites.news import rss, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 

@@ -11,8 +11,6 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sites import texts
-from sites.news import article_html, atom, rdf, rss
 from sqlalchemy import select
 
 from narrative_tracker.crawler.decoding import decode_html
@@ -27,6 +25,9 @@ from narrative_tracker.crawler.store import load_duplicate_index, store_articles
 from narrative_tracker.crawler.urls import normalize_url, on_domains, resolves_to_public_addresses, url_hash
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, Feed, Source
+
+from sites import texts
+from sites.news import article_html, atom, rdf, rss
 
 # -- URLs ---------------------------------------------------------------------------------------
 

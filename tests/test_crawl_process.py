@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sites.news import article_html, rss, write_config
 from sqlalchemy import func, select
 
 from narrative_tracker.crawler.runner import prepare_crawl, run_crawl, start_child
@@ -24,6 +23,8 @@ from narrative_tracker.newsweb import NewsWeb, Page
 from narrative_tracker.settings import Settings, load_settings
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.models import Article, Feed
+
+from sites.news import article_html, rss, write_config
 
 pytestmark = pytest.mark.slow
 

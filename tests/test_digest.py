@@ -16,8 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
-from test_alerts import HIDDEN, NOW, TODAY, build_history
-from test_trends_world import ARMS_PAUSE, World, day_total
 
 from narrative_tracker.cli import main
 from narrative_tracker.jobs.base import JobContext
@@ -35,6 +33,9 @@ from narrative_tracker.trends.digest.render import (
     render_text,
     webhook_payload,
 )
+
+from helpers.alerts_history import HIDDEN, NOW, TODAY, build_history
+from helpers.world import ARMS_PAUSE, World, day_total
 
 HOSTILE_TITLE = '<script>alert("t")</script><img src="https://evil.example/pixel.gif" onerror="alert(1)"> Pause'
 HOSTILE_EVIDENCE = (

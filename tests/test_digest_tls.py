@@ -16,13 +16,14 @@ from email import policy
 from pathlib import Path
 
 import pytest
-from test_alerts import NOW, TODAY
-from test_trends_world import ARMS_PAUSE, World
 
 from narrative_tracker.settings import load_settings
 from narrative_tracker.trends.config import DigestSettings
 from narrative_tracker.trends.digest import produce
 from narrative_tracker.trends.digest.delivery import deliver
+
+from helpers.alerts_history import NOW, TODAY
+from helpers.world import ARMS_PAUSE, World
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:

@@ -11,13 +11,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from test_jobs_support import write_config
 
 from narrative_tracker.jobs import retention
 from narrative_tracker.jobs.base import JobContext
 from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, DigestDelivery, JobRun, Source, utc_now
+
+from helpers.jobs import write_config
 
 
 def cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from test_jobs_support import (
+
+from narrative_tracker.jobs import history, runner
+from narrative_tracker.jobs.locks import close, make_lock
+from narrative_tracker.jobs.runner import run_chain, run_job
+from narrative_tracker.settings import Settings, load_settings
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import JobRun, utc_now
+
+from helpers.jobs import (
     classify_job,
     crawl_job,
     endless_job,
@@ -21,13 +29,6 @@ from test_jobs_support import (
     trends_job,
     write_config,
 )
-
-from narrative_tracker.jobs import history, runner
-from narrative_tracker.jobs.locks import close, make_lock
-from narrative_tracker.jobs.runner import run_chain, run_job
-from narrative_tracker.settings import Settings, load_settings
-from narrative_tracker.storage.database import Database
-from narrative_tracker.storage.models import JobRun, utc_now
 
 #: For tests that are not about the database: run them on SQLite only (the suite must stay fast).
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

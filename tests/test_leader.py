@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from polling import wait_for
-from test_jobs_support import read_calls, write_config
 
 from narrative_tracker.jobs import history
 from narrative_tracker.storage.database import Database
+
+from helpers.jobs import read_calls, write_config
+from helpers.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ import logging, sys
 from narrative_tracker.jobs import logs
 from narrative_tracker.jobs.service import Service
 from narrative_tracker.settings import load_settings
-from test_jobs_support import endless_job, registry
+from helpers.jobs import endless_job, registry
 logs.configure(logging.INFO)
 sys.exit(Service(load_settings(sys.argv[1]), registry=registry(crawl=endless_job)).serve())
 """

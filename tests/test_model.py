@@ -30,7 +30,8 @@ from narrative_tracker.classifier.registry import (
     set_active,
 )
 from narrative_tracker.errors import ModelError, ModelNotFoundError
-from tests.test_classifier_fixtures import install_model, ootb_pipeline
+
+from helpers.models import install_model, ootb_pipeline
 
 LABELS = ["a", "a/x", "a/y", "b"]
 
@@ -143,6 +144,11 @@ def test_the_pipeline_is_an_estimator_over_texts():
     pipeline.fit(texts, Y, classifier__stance=np.where(Y == 1, "promotes", ""))
     assert pipeline.predict(["tanks and war"]).tolist() == [[1, 0]]
     assert pipeline.get_params()["classifier__random_state"] == 1
+
+
+def test_the_shared_model_is_fitted():
+    classifier = ootb_pipeline().named_steps["classifier"]
+    assert classifier.trained_.all()
 
 
 # ---------------------------------------------------------------- registry

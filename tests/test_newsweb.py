@@ -10,9 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from polling import wait_for
 
 from narrative_tracker.newsweb import NewsWeb, Page
+
+from helpers.polling import wait_for
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

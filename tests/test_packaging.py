@@ -9,12 +9,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from sites.news import article_html, rss, write_config
 from sqlalchemy import func, select
 
 from narrative_tracker.newsweb import NewsWeb, Page
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.models import Article
+
+from sites.news import article_html, rss, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("crawler", "classifier", "trends", "storage", "jobs")

@@ -10,8 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sites.news import Site, build_site, write_catalogue
-from sites.news import write_config as write_crawl_config
 from sqlalchemy import func, select
 
 from narrative_tracker.jobs import history
@@ -19,6 +17,9 @@ from narrative_tracker.jobs.service import Service
 from narrative_tracker.newsweb import NewsWeb
 from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.models import Article
+
+from sites.news import Site, build_site, write_catalogue
+from sites.news import write_config as write_crawl_config
 
 pytestmark = [
     pytest.mark.slow,

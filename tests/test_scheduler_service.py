@@ -15,8 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from polling import wait_for
-from test_jobs_support import (
+
+from narrative_tracker.jobs import history
+from narrative_tracker.jobs.service import Service
+from narrative_tracker.settings import load_settings
+from narrative_tracker.storage.database import Database
+from narrative_tracker.storage.models import Article, ClassifiedArticle, Feed, JobRun, ModelVersion, Source, utc_now
+
+from helpers.jobs import (
     classify_job,
     digest_job,
     read_calls,
@@ -26,12 +32,7 @@ from test_jobs_support import (
     trends_job,
     write_config,
 )
-
-from narrative_tracker.jobs import history
-from narrative_tracker.jobs.service import Service
-from narrative_tracker.settings import load_settings
-from narrative_tracker.storage.database import Database
-from narrative_tracker.storage.models import Article, ClassifiedArticle, Feed, JobRun, ModelVersion, Source, utc_now
+from helpers.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +132,7 @@ def test_a_stop_lets_the_running_job_finish_within_the_grace_period(pipeline: Se
 def test_after_the_grace_period_the_job_is_stopped_and_recorded_interrupted(
     tmp_path: Path, db_url: str, port: int
 ) -> None:
-    from test_jobs_support import endless_job
+    from helpers.jobs import endless_job
 
     service = make_service(tmp_path, db_url, "[jobs.crawl]\nevery = '1s'\n", port, registry(crawl=endless_job))
     home = service.settings.home

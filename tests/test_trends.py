@@ -6,12 +6,13 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
-from test_trends_world import ARMS_PAUSE, MILITARY_MIGHT, World
 
 from narrative_tracker.cli import main
 from narrative_tracker.storage.models import ModelVersion
 from narrative_tracker.storage.models.trends import ArticleDay, SourceDay
 from narrative_tracker.trends.daily import article_day, read_trends, update_trends
+
+from helpers.world import ARMS_PAUSE, MILITARY_MIGHT, World
 
 DAY = date(2025, 7, 5)
 NOW = datetime(2025, 7, 6, 12, tzinfo=UTC)

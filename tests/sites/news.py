@@ -27,6 +27,7 @@ from html import escape
 from pathlib import Path
 
 from narrative_tracker.newsweb import NewsWeb, Page
+
 from sites import texts
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

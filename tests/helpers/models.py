@@ -1,7 +1,8 @@
-"""Shared helpers for the classifier tests: one out-of-the-box model per test session.
+"""The classifier tests' model: one out-of-the-box model per test session.
 
-Training from the taxonomy examples takes a few seconds, so the model is fitted once and
-reused; tests that need a registry install it instead of training again.
+Training from the taxonomy examples takes a few seconds, so the model is fitted once (cached in
+this module, which is imported under the one name ``helpers.models``) and reused; tests that
+need a registry install it instead of training again.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from narrative_tracker.classifier.dataset import example_records, label_ids, stance_cue_records
 from narrative_tracker.classifier.registry import register, save_model, set_active
@@ -25,11 +24,6 @@ def ootb_pipeline() -> Any:
     return fit_model(example_records(taxonomy) + stance_cue_records(taxonomy), label_ids(taxonomy))
 
 
-@pytest.fixture
-def model() -> Any:
-    return ootb_pipeline()
-
-
 def install_model(
     models_dir: Path, db: Database, version: str = "m-test", *, pipeline: Any = None, active: bool = True
 ) -> str:
@@ -41,8 +35,3 @@ def install_model(
     if active:
         set_active(db, version)
     return version
-
-
-def test_the_shared_model_is_fitted():
-    classifier = ootb_pipeline().named_steps["classifier"]
-    assert classifier.trained_.all()

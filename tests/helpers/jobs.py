@@ -1,8 +1,9 @@
-"""Job functions for the scheduler tests (no tests here).
+"""Job functions and config files for the scheduler tests.
 
-The runner imports a job by "module:function" in a spawned child process, so these live at module
-level. Each one appends a line to ``<home>/calls.log`` (``name start|end monotonic-ish time pid``)
-so that a test can read the order and overlap of runs from outside the processes.
+The runner imports a job by "module:function" (``helpers.jobs:crawl_job``) in a spawned child
+process, so these live at module level. Each one appends a line to ``<home>/calls.log``
+(``name start|end monotonic-ish time pid``) so that a test can read the order and overlap of runs
+from outside the processes.
 """
 
 from __future__ import annotations
