@@ -106,13 +106,15 @@ def test_sigkill_midway_loses_and_duplicates_nothing(slow_web: NewsWeb, tmp_path
 def test_stop_and_timeout_end_the_crawl_process(slow_web: NewsWeb, tmp_path: Path) -> None:
     settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=1, download_delay=0.25)
     started = time.monotonic()
-    stats = run_crawl(settings, timeout=2.0)
+    # 30 pages 0.25 s apart take 7.5 s: 4 s cuts the crawl short, and leaves a loaded machine time
+    # to start Scrapy (a crawl process stopped before it starts reports nothing).
+    stats = run_crawl(settings, timeout=4.0)
     assert stats["timed_out"] and not stats["interrupted"]
     assert time.monotonic() - started < 25
     assert _count(settings)[0] == stats["new_articles"] < ARTICLES  # what was fetched is stored
 
     stop = threading.Event()
-    threading.Timer(1.5, stop.set).start()
+    threading.Timer(4.0, stop.set).start()  # after start-up, before the 7.5 s the pages take
     db = open_database(settings.database_url)
     try:
         with pytest.raises(JobInterrupted, match="crawl stopped") as stopped:
