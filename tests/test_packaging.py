@@ -56,13 +56,21 @@ HOSTILE = "import pathlib; pathlib.Path({marker!r}).write_text(__name__)\n"
 
 
 @pytest.mark.slow
-def test_a_crawl_started_in_a_folder_with_look_alike_packages_runs_the_installed_code(tmp_path: Path) -> None:
+def test_a_crawl_and_a_job_started_in_a_folder_with_look_alike_packages_run_the_installed_code(tmp_path: Path) -> None:
     cli = Path(sys.executable).with_name("narrative-tracker")
     if not cli.exists():
         pytest.skip(f"the narrative-tracker command is not installed beside {sys.executable}")
     workdir, marker = tmp_path / "project", tmp_path / "hostile-code-ran"
-    # A Scrapy project's usual layout, plus a package named like ours: none of it may be imported.
-    for package in ("crawler", "narrative_tracker", "narrative_tracker/crawler", "classifier", "storage"):
+    # A Scrapy project's usual layout, a package named like ours, and one named like the standard
+    # module every child process imports first: none of it may be imported.
+    for package in (
+        "crawler",
+        "narrative_tracker",
+        "narrative_tracker/crawler",
+        "classifier",
+        "storage",
+        "multiprocessing",
+    ):
         (workdir / package).mkdir(parents=True)
         (workdir / package / "__init__.py").write_text(HOSTILE.format(marker=str(marker)))
     (workdir / "narrative_tracker" / "crawler" / "child.py").write_text(HOSTILE.format(marker=str(marker)))
@@ -97,9 +105,19 @@ def test_a_crawl_started_in_a_folder_with_look_alike_packages_runs_the_installed
             text=True,
             timeout=120,
         )
+        # The scheduler's path: each job runs in a spawned process of its own.
+        job = subprocess.run(
+            [str(cli), "--config", str(config), "jobs", "run", "trends"],
+            cwd=workdir,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         web.stop()
     assert result.returncode == 0, result.stderr
+    assert job.returncode == 0, job.stderr
     assert not marker.exists(), f"code from the working directory ran: {marker.read_text()}"
     database = open_database(database_url)
     try:

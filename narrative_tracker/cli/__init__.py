@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Any
 
@@ -96,6 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: turns known errors into one sentence on stderr and an exit status."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    # Every Python child this process starts (job processes, the crawl process, their workers)
+    # keeps the working directory off its import path: a folder holding a package named like one
+    # of ours, or like a standard module such as ``multiprocessing``, must not replace the
+    # installed code. Spawned children take no interpreter flags from us, but they read this.
+    os.environ["PYTHONSAFEPATH"] = "1"
     try:
         result: Any = cli.main(args=args, prog_name="narrative-tracker", standalone_mode=False)
     except click.exceptions.Abort:
