@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import echo_json, summary
+
+if TYPE_CHECKING:
+    from narrative_tracker.crawler.runner import SourceCheck
 
 
 def format_summary(stats: dict[str, Any]) -> str:
@@ -178,4 +181,29 @@ def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no
             click.echo(f"{r['slug']:<{width}}  {r['kind']:<7}  {r['status']:<6}  {items:>5}  {newest:<25}  {detail}")
     failed = sum(r["status"] != "ok" for r in results)
     summary(f"{len(results) - failed} of {len(results)} entry points answered with readable content.")
+    causes = failures_by_cause(results)
+    if causes:
+        summary(causes)
     return 1 if failed else 0
+
+
+def failures_by_cause(results: list[SourceCheck]) -> str:
+    """One line: the entry points that got no answer, by cause, with what to look at, e.g.
+    ``37 feeds: name not resolved — is this machine offline?``."""
+    from collections import Counter
+
+    from narrative_tracker.vocabulary import FETCH_FAILURE_CAUSES
+
+    failed = [r for r in results if r.get("cause")]
+    if not failed:
+        return ""
+    everything_unresolved = all(r.get("cause") == "dns" for r in results)
+    parts = []
+    for cause, count in Counter(str(r["cause"]) for r in failed).most_common():
+        label, hint = FETCH_FAILURE_CAUSES[cause]
+        if cause == "dns" and everything_unresolved:
+            hint = "is this machine offline?"  # not one host answered: the network, not the catalogue
+        kinds = {r["kind"] for r in failed if r.get("cause") == cause}
+        noun = "feed" if kinds == {"feed"} else "entry point"
+        parts.append(f"{count} {noun}{'' if count == 1 else 's'}: {label} — {hint}")
+    return "; ".join(parts) + "."
