@@ -198,6 +198,12 @@ def test_crawl_records_each_cause_in_the_feed_state_and_the_digest_notes(tmp_pat
     }
     assert notes["feeds_failing_by_cause"] == {"name not resolved": 1, "connection refused": 1}
 
+    listed = _cli(config, "sources", "list", "--json")
+    health = {r["slug"]: r["feed_health"] for r in json.loads(listed.stdout)}
+    assert health["nowhere"] == {"healthy": 0, "unhealthy": 1, "unhealthy_by_cause": {"dns": 1}}
+    assert health["closed"]["unhealthy_by_cause"] == {"refused": 1}
+    assert "1 name not resolved, 1 connection refused" in _cli(config, "sources", "list").stderr
+
 
 def _rebinding(url: str, answers: str, allow_private: bool) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATIVE_TRACKER_")}
