@@ -204,6 +204,11 @@ def test_crawl_records_each_cause_in_the_feed_state_and_the_digest_notes(tmp_pat
     assert health["closed"]["unhealthy_by_cause"] == {"refused": 1}
     assert "1 name not resolved, 1 connection refused" in _cli(config, "sources", "list").stderr
 
+    alerts = json.loads(_cli(config, "alerts", "--json", "--all").stdout)
+    health = {a["source"]: a for a in alerts if a["kind"] == "source-health"}
+    assert "(last: name not resolved)" in health["nowhere"]["reason"]
+    assert health["closed"]["numbers"]["feeds_detail"][0]["cause"] == "refused"
+
 
 def _rebinding(url: str, answers: str, allow_private: bool) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NARRATIVE_TRACKER_")}
