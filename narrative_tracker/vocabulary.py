@@ -91,7 +91,7 @@ FETCH_FAILURE_CAUSES: dict[str, tuple[str, str]] = {
     "dns": ("name not resolved", "is this machine offline, or the host name misspelt?"),
     "private-address": (
         "resolves to a private or loopback address",
-        "refused on purpose; set [crawler] allow_private_addresses only for a local test site",
+        "refused on purpose (set [crawler] allow_private_addresses only for a local test site)",
     ),
     "refused": ("connection refused", "the server is down, or the port is wrong"),
     "timeout": ("timed out", "the server or the network is too slow, or drops the connection"),
