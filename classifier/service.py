@@ -6,10 +6,11 @@ The CLI (``narrative_tracker/cli/classify.py``) and the jobs (``jobs/classify.py
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,12 +23,13 @@ from narrative_tracker.classifier.registry import (
     LoadedModel,
     load_model,
     new_version_name,
+    read_metadata,
     register,
     save_model,
     set_active,
 )
 from narrative_tracker.classifier.taxonomy import Taxonomy, load_taxonomy
-from narrative_tracker.errors import ModelError, UsageError
+from narrative_tracker.errors import ModelError, ModelNotFoundError, UsageError
 from narrative_tracker.storage.database import Database
 
 if TYPE_CHECKING:
@@ -47,6 +49,33 @@ PROMOTION_METRIC = ("coarse", "macro_f1")
 
 def _quiet(_message: str) -> None:
     pass
+
+
+@contextlib.contextmanager
+def _explaining_missing_files(settings: Settings) -> Iterator[None]:
+    """A version's folder missing from the models directory: say where it was looked for and which
+    setting chose that place (the database names the version; the data directory holds its files)."""
+    try:
+        yield
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"{exc}; models are looked for in {settings.models_dir}, in the data directory decided by "
+            f"{settings.home_origin or 'the settings'}: if the model was trained with other settings, point "
+            "[storage] data_dir at the data directory it was trained in, or train one here with "
+            "`narrative-tracker train --promote`"
+        ) from None
+
+
+def load_version(settings: Settings, version: str, *, cached: bool = True) -> LoadedModel:
+    """Model ``version`` from the configured models directory (ModelError says what is wrong)."""
+    with _explaining_missing_files(settings):
+        return CACHE.get(settings.models_dir, version) if cached else load_model(settings.models_dir, version)
+
+
+def version_metadata(settings: Settings, version: str) -> dict[str, Any]:
+    """The metadata file of ``version`` in the configured models directory."""
+    with _explaining_missing_files(settings):
+        return read_metadata(settings.models_dir, version)
 
 
 def is_holdout(record: Record) -> bool:
@@ -187,7 +216,7 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
     evaluation set (``force`` skips the comparison). A model that cannot load is never promoted."""
     from narrative_tracker.storage.queries import active_model_version
 
-    candidate = load_model(settings.models_dir, version)  # ModelError here leaves the active model alone
+    candidate = load_version(settings, version, cached=False)  # ModelError here leaves the active model alone
     with db.session() as session:
         current = active_model_version(session)
     result: dict[str, Any] = {"version": version, "previous": current, "compared": None}
@@ -198,7 +227,7 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
         holdout = fixed_evaluation_set(db, load_taxonomy(settings.taxonomy_file))
         if holdout:
             try:
-                serving: LoadedModel | None = CACHE.get(settings.models_dir, current)
+                serving: LoadedModel | None = load_version(settings, current)
             except ModelError:
                 serving = None  # the active model cannot load: anything loadable is better
             if serving is not None:
@@ -228,7 +257,7 @@ def ensure_model(
     from narrative_tracker.storage.queries import active_model_version
 
     if version:
-        return CACHE.get(settings.models_dir, version)
+        return load_version(settings, version)
     with db.session() as session:
         current = active_model_version(session)
     if current is None:
@@ -237,7 +266,7 @@ def ensure_model(
         set_active(db, trained["version"])
         notify(f"Model {trained['version']} trained in {trained['seconds']} s and made active.")
         current = trained["version"]
-    return CACHE.get(settings.models_dir, current)
+    return load_version(settings, current)
 
 
 def evaluate_file(

@@ -52,6 +52,8 @@ class SourceCheck(TypedDict):
     status: str  # ok | failed
     http_status: int | None
     error: str | None
+    #: Why it failed before any answer: a key of vocabulary.FETCH_FAILURE_CAUSES (dns, refused...).
+    cause: str | None
 
 
 def select_sources(catalogue: list[SourceSpec], slugs: Sequence[str]) -> list[SourceSpec]:
@@ -123,7 +125,8 @@ def check_sources(
     settings: Settings, *, path: Path | None = None, sources: Sequence[str] = (), timeout: float = 300.0
 ) -> list[SourceCheck]:
     """Fetch every entry point of the catalogue once: one dict per URL with ``slug``, ``kind``,
-    ``url``, ``status`` (ok | failed), ``http_status``, ``items``, ``newest`` and ``error``.
+    ``url``, ``status`` (ok | failed), ``http_status``, ``items``, ``newest``, ``error`` and
+    ``cause`` (why no answer came: dns, private-address, refused, timeout, connection).
     Nothing is stored."""
     catalogue = load_sources(path or settings.sources_file)
     plan = {
@@ -145,6 +148,7 @@ def check_sources(
                 status=event["status"],
                 http_status=event["http_status"],
                 error=event["error"],
+                cause=event.get("cause"),
             )
         )
 

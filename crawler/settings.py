@@ -4,6 +4,7 @@ Component order (lower runs first on the way out to the network):
 
     downloader               PoliteDownloader (keeps the per-domain concurrency)
     downloader middlewares   SafetyMiddleware 50, then Scrapy's own (robots.txt 100, retry 550, ...)
+    name resolver            GuardedResolver (threaded getaddrinfo; only allowed addresses reach a connection)
     item pipelines           ExtractPipeline 300 (worker processes), StorePipeline 800 (batched inserts)
 """
 
@@ -85,6 +86,9 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(per_domain),
         "DOWNLOAD_TIMEOUT": config.download_timeout,
         "DNS_TIMEOUT": min(config.download_timeout, 30.0),
+        # Resolves in the reactor's thread pool and hands a connection only the addresses the
+        # crawl may reach: the private-address rule holds for the address actually connected to.
+        "TWISTED_DNS_RESOLVER": "narrative_tracker.crawler.resolver.GuardedResolver",
         # Applies to the body after decompression too (HttpCompressionMiddleware checks it).
         "DOWNLOAD_MAXSIZE": config.max_download_bytes,
         "DOWNLOAD_WARNSIZE": 0,

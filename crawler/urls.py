@@ -59,7 +59,8 @@ def on_domains(url: str, domains: list[str] | tuple[str, ...]) -> bool:
     return any(host == domain or host.endswith("." + domain) for domain in domains)
 
 
-def _is_public(address: str) -> bool:
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast address (not loopback, private, link-local, reserved...)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -68,7 +69,8 @@ def _is_public(address: str) -> bool:
 
 @lru_cache(maxsize=4096)
 def resolves_to_public_addresses(host: str) -> bool:
-    """True when every address ``host`` resolves to is a public one.
+    """True when every address ``host`` resolves to is a public one (blocking: not for the reactor
+    thread; a crawl checks addresses with ``resolver.GuardedResolver``).
 
     Loopback, private, link-local, reserved and unresolvable hosts give False, so that crawled
     links cannot make the crawler reach the machine it runs on or its local network.
@@ -78,4 +80,4 @@ def resolves_to_public_addresses(host: str) -> bool:
     except (socket.gaierror, UnicodeError, OSError):
         return False
     addresses = {info[4][0] for info in infos}
-    return bool(addresses) and all(_is_public(str(a)) for a in addresses)
+    return bool(addresses) and all(is_public_address(str(a)) for a in addresses)

@@ -3,7 +3,7 @@
 Order, last wins: built-in defaults, the TOML file (``--config``, else NARRATIVE_TRACKER_CONFIG,
 else ``<home>/config.toml`` when it exists), then environment variables:
 
-- NARRATIVE_TRACKER_HOME: the data directory (default: the platform's user data dir);
+- NARRATIVE_TRACKER_HOME: the data directory, over ``[storage] data_dir`` (see ``data_directory``);
 - NARRATIVE_TRACKER_DATABASE_URL: ``[storage] database_url``;
 - NARRATIVE_TRACKER_SMTP_PASSWORD: the SMTP password (never read from the file);
 - NARRATIVE_TRACKER__<SECTION>__<KEY>=<TOML value>: any other key, e.g.
@@ -44,6 +44,8 @@ SECTIONS: dict[str, type[BaseModel]] = {
 
 
 def default_home() -> Path:
+    """The data directory when no settings file says otherwise: NARRATIVE_TRACKER_HOME, else the
+    platform's user data directory (where ``<home>/config.toml`` is looked for)."""
     env = os.environ.get(ENV_PREFIX + "HOME")
     if env:
         return Path(env).expanduser().resolve()
@@ -52,10 +54,33 @@ def default_home() -> Path:
     return Path(user_data_dir("narrative-tracker", appauthor=False))
 
 
+def data_directory(configured: Path | None, config_file: Path | None) -> tuple[Path, str]:
+    """(data directory, what decided it), first found wins: NARRATIVE_TRACKER_HOME, ``[storage]
+    data_dir``, the folder of the settings file, the platform's user data directory.
+
+    The settings file's folder is the default so that a file names everything it needs: the demo's
+    ``--config`` alone, a systemd unit or a worker on another machine find the models that belong
+    to the database the file names.
+    """
+    if os.environ.get(ENV_PREFIX + "HOME"):
+        return default_home(), f"the environment variable {ENV_PREFIX}HOME"
+    if configured is not None:
+        where = f" in {config_file}" if config_file else ""
+        return configured.expanduser().resolve(), f"[storage] data_dir{where}"
+    if config_file is not None:
+        return config_file.parent, (
+            f"the folder of the settings file {config_file} (set [storage] data_dir or {ENV_PREFIX}HOME to change it)"
+        )
+    return default_home(), (
+        f"the platform's default (set {ENV_PREFIX}HOME, or [storage] data_dir in a settings file, to change it)"
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated settings with every path made absolute."""
 
+    #: The data directory (``[storage] data_dir`` resolved): models, locks, the default database.
     home: Path
     config_file: Path | None
     storage: StorageSettings
@@ -67,6 +92,12 @@ class Settings:
     retention: RetentionSettings
     jobs: dict[str, JobSettings] = field(default_factory=dict)
     smtp_password: str | None = field(default=None, repr=False)
+    #: What decided ``home``, for messages about files missing from it.
+    home_origin: str = ""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home
 
     @property
     def database_url(self) -> str:
@@ -149,7 +180,7 @@ def _describe(error: ErrorDetails, section: str) -> str:
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """Make relative paths in the file relative to the file's folder."""
-    for section, key in (("crawler", "sources"), ("classifier", "taxonomy")):
+    for section, key in (("crawler", "sources"), ("classifier", "taxonomy"), ("storage", "data_dir")):
         value = raw.get(section, {}).get(key)
         if isinstance(value, str) and value:
             raw[section][key] = str((base / value).expanduser())
@@ -166,17 +197,12 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 
 def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     """Read, merge and validate the settings; raise ConfigError naming the file and key at fault."""
-    home = default_home()
-    path = _config_path(config, home)
+    path = _config_path(config, default_home())
     raw: dict[str, Any] = _read_toml(path) if path else {}
     where = str(path) if path else "settings"
     if path:
         _resolve_paths(raw, path.parent)
     _env_overrides(raw)
-    if path is None:
-        folder = raw.get("digest", {}).get("folder")
-        if isinstance(folder, dict) and isinstance(folder.get("path"), str):
-            folder["path"] = str(home / folder["path"])
 
     unknown = sorted(set(raw) - set(SECTIONS) - {"jobs"})
     if unknown:
@@ -190,6 +216,12 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
             values[section] = model.model_validate(table)
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_describe(exc.errors()[0], section)}") from None
+    home, home_origin = data_directory(values["storage"].data_dir, path)
+    folder = values["digest"].folder
+    if path is None and folder is not None and not folder.path.is_absolute():
+        # A folder set by the environment alone is relative to the data directory.
+        moved = folder.model_copy(update={"path": home / folder.path})
+        values["digest"] = values["digest"].model_copy(update={"folder": moved})
     try:
         merged = merge_job_tables(raw.get("jobs", {}))
     except ValueError as exc:
@@ -205,5 +237,6 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         config_file=path,
         jobs=jobs,
         smtp_password=os.environ.get(ENV_PREFIX + "SMTP_PASSWORD") or None,
+        home_origin=home_origin,
         **values,
     )

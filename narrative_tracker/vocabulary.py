@@ -83,3 +83,26 @@ class StanceCounts:
 
 #: Counts of nothing, for lookups that find no row (never mutate it).
 NO_COUNTS = StanceCounts()
+
+
+#: Why fetching a URL failed before any answer came, by the cause recorded in the crawl summary and
+#: at the start of a feed's last error ("dns: ..."): what it means, and what to look at.
+FETCH_FAILURE_CAUSES: dict[str, tuple[str, str]] = {
+    "dns": ("name not resolved", "is this machine offline, or the host name misspelt?"),
+    "private-address": (
+        "resolves to a private or loopback address",
+        "refused on purpose (set [crawler] allow_private_addresses only for a local test site)",
+    ),
+    "refused": ("connection refused", "the server is down, or the port is wrong"),
+    "timeout": ("timed out", "the server or the network is too slow, or drops the connection"),
+    "connection": ("connection lost", "the server closed the connection"),
+}
+
+
+def failure_cause(error: str | None) -> str | None:
+    """The cause a recorded error starts with ("dns: ...", "refused: ..."), when it is one of
+    FETCH_FAILURE_CAUSES; other errors (HTTP statuses, parse errors) give None."""
+    if not error:
+        return None
+    head = error.split(":", 1)[0].strip()
+    return head if head in FETCH_FAILURE_CAUSES else None

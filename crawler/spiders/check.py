@@ -16,10 +16,11 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from narrative_tracker.crawler.config import CrawlerSettings
-from narrative_tracker.crawler.failures import classify_failure
+from narrative_tracker.crawler.failures import classify_failure, explain_failure
 from narrative_tracker.crawler.feeds import FeedParseError, parse_feed
 from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
 from narrative_tracker.crawler.sources import SourceSpec
+from narrative_tracker.vocabulary import failure_cause
 
 
 def entry_points(spec: SourceSpec) -> list[tuple[str, str]]:
@@ -52,7 +53,10 @@ class CheckSpider(scrapy.Spider):
                 yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta=meta, dont_filter=True)
 
     def _result(self, meta: dict[str, Any], url: str, **values: Any) -> dict[str, Any]:
-        return {"slug": meta["nt_slug"], "kind": meta["nt_kind"], "url": url, "items": None, "newest": None, **values}
+        return {
+            "slug": meta["nt_slug"], "kind": meta["nt_kind"], "url": url, "items": None, "newest": None,
+            "cause": None, **values,
+        }  # fmt: skip
 
     def parse(self, response: Response) -> None:
         meta, kind = response.meta, response.meta["nt_kind"]
@@ -95,6 +99,6 @@ class CheckSpider(scrapy.Spider):
         self.report(
             self._result(
                 request.meta, request.url, status="failed", http_status=status,
-                error=f"{kind}: {failure.getErrorMessage()}",
+                error=f"{kind}: {explain_failure(failure)}", cause=failure_cause(kind),
             )
         )  # fmt: skip

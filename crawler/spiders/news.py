@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 
 from narrative_tracker.crawler.config import CrawlerSettings
 from narrative_tracker.crawler.dedup import DuplicateIndex
-from narrative_tracker.crawler.failures import classify_failure
+from narrative_tracker.crawler.failures import classify_failure, explain_failure
 from narrative_tracker.crawler.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
 from narrative_tracker.crawler.sources import SourceSpec
@@ -255,7 +255,8 @@ class NewsSpider(scrapy.Spider):
         entry: Entry = request.meta["nt_entry"]
         depth: int = request.meta["nt_depth"]
         kind, is_skip = classify_failure(failure)
-        logger.warning("%s (%s): %s", request.url, entry.source.slug, failure.getErrorMessage())
+        explained = explain_failure(failure)
+        logger.warning("%s (%s): %s", request.url, entry.source.slug, explained)
         if depth > 0:
             self.tracker.errors[f"sitemap-{kind}"] += 1
             self.tracker.release(entry.row.id)
@@ -264,7 +265,7 @@ class NewsSpider(scrapy.Spider):
             self.tracker.skipped[kind] += 1
         self.tracker.feeds["failed"] += 1
         self.tracker.errors[f"{entry.kind}-{kind}"] += 1
-        message = f"{kind}: {failure.getErrorMessage()}"
+        message = f"{kind}: {explained}"
         state = failure_state(entry.row, message, self._unhealthy_after)
         if not state["healthy"]:
             logger.warning(
@@ -347,10 +348,10 @@ class NewsSpider(scrapy.Spider):
         kind, is_skip = classify_failure(failure)
         if is_skip:
             self.tracker.skipped[kind] += 1
-            logger.info("skipped %s: %s", request.url, failure.getErrorMessage())
+            logger.info("skipped %s: %s", request.url, explain_failure(failure))
         else:
             self.tracker.errors[kind] += 1
-            logger.info("article %s: %s", request.url, failure.getErrorMessage())
+            logger.info("article %s: %s", request.url, explain_failure(failure))
         self.tracker.article_finished(entry.row.id)
 
     # -- feed state -----------------------------------------------------------------------------

@@ -271,7 +271,7 @@ def models_list(app: AppContext, as_json: bool) -> None:
 @pass_app
 def models_show(app: AppContext, version: str | None) -> None:
     """The metadata of VERSION (default: the active model), as JSON."""
-    from narrative_tracker.classifier.registry import read_metadata
+    from narrative_tracker.classifier.service import version_metadata
     from narrative_tracker.storage.queries import active_model_version
 
     if version is None:
@@ -279,7 +279,7 @@ def models_show(app: AppContext, version: str | None) -> None:
             version = active_model_version(session)
         if version is None:
             raise UsageError("no active model: name a version (see `narrative-tracker models list`)")
-    click.echo(to_json(read_metadata(app.settings.models_dir, version)))
+    click.echo(to_json(version_metadata(app.settings, version)))
 
 
 @models.command("promote")
@@ -300,10 +300,11 @@ def models_promote(app: AppContext, version: str, force: bool) -> None:
 @pass_app
 def models_rollback(app: AppContext) -> None:
     """Re-activate the model that served before the active one."""
-    from narrative_tracker.classifier.registry import load_model, rollback
+    from narrative_tracker.classifier.registry import rollback
+    from narrative_tracker.classifier.service import load_version
 
     retired, active = rollback(app.database)
-    load_model(app.settings.models_dir, active)  # say now if the older files are unusable
+    load_version(app.settings, active, cached=False)  # say now if the older files are unusable
     summary(f"rolled back: {active} is active again ({retired} retired)")
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from narrative_tracker.cli.context import AppContext
 from narrative_tracker.cli.output import echo_json, summary
+
+if TYPE_CHECKING:
+    from narrative_tracker.crawler.runner import SourceCheck
 
 
 def format_summary(stats: dict[str, Any]) -> str:
@@ -81,8 +84,9 @@ def sources() -> None:
     """The outlets catalogue: list it, check it."""
 
 
-def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
-    """Healthy and unhealthy feeds per source from the last crawls; empty before the first crawl."""
+def _feed_health(app: AppContext) -> dict[str, dict[str, Any]]:
+    """Healthy and unhealthy feeds per source from the last crawls, and the unhealthy ones by cause
+    of their last failure (``dns``, ``refused`` ...); empty before the first crawl."""
     from sqlalchemy import func, select
     from sqlalchemy.engine import make_url
 
@@ -92,15 +96,21 @@ def _feed_health(app: AppContext) -> dict[str, dict[str, int]]:
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return {}  # nothing crawled yet: do not create a database just to list the catalogue
 
+    from narrative_tracker.vocabulary import failure_cause
+
     query = (
-        select(Source.slug, Feed.healthy, func.count())
+        select(Source.slug, Feed.healthy, Feed.last_error, func.count())
         .join(Feed, Feed.source_id == Source.id)
-        .group_by(Source.slug, Feed.healthy)
+        .group_by(Source.slug, Feed.healthy, Feed.last_error)
     )
-    health: dict[str, dict[str, int]] = {}
+    health: dict[str, dict[str, Any]] = {}
     with app.database.session() as session:
-        for slug, healthy, count in session.execute(query):
-            health.setdefault(slug, {"healthy": 0, "unhealthy": 0})["healthy" if healthy else "unhealthy"] += count
+        for slug, healthy, last_error, count in session.execute(query):
+            entry = health.setdefault(slug, {"healthy": 0, "unhealthy": 0, "unhealthy_by_cause": {}})
+            entry["healthy" if healthy else "unhealthy"] += count
+            cause = None if healthy else failure_cause(last_error)
+            if cause:
+                entry["unhealthy_by_cause"][cause] = entry["unhealthy_by_cause"].get(cause, 0) + count
     return health
 
 
@@ -119,7 +129,10 @@ def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
     if as_json:
         echo_json(
             [
-                {**spec.model_dump(mode="json"), "feed_health": health.get(spec.slug, {"healthy": 0, "unhealthy": 0})}
+                {
+                    **spec.model_dump(mode="json"),
+                    "feed_health": health.get(spec.slug, {"healthy": 0, "unhealthy": 0, "unhealthy_by_cause": {}}),
+                }
                 for spec in catalogue
             ]
         )
@@ -133,6 +146,18 @@ def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
             f"{len(spec.sitemaps):>8}  {'yes' if spec.listing else 'no':>7}  {bad:>9}"
         )
     summary(f"{len(catalogue)} sources in {app.settings.sources_file}.")
+    causes: dict[str, int] = {}
+    for spec in catalogue:
+        for cause, count in health.get(spec.slug, {}).get("unhealthy_by_cause", {}).items():
+            causes[cause] = causes.get(cause, 0) + count
+    if causes:
+        from narrative_tracker.vocabulary import FETCH_FAILURE_CAUSES
+
+        summary(
+            "Unhealthy feeds by cause of their last failure: "
+            + ", ".join(f"{n} {FETCH_FAILURE_CAUSES[c][0]}" for c, n in sorted(causes.items(), key=lambda i: -i[1]))
+            + "."
+        )
 
 
 @sources.command("check")
@@ -178,4 +203,29 @@ def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no
             click.echo(f"{r['slug']:<{width}}  {r['kind']:<7}  {r['status']:<6}  {items:>5}  {newest:<25}  {detail}")
     failed = sum(r["status"] != "ok" for r in results)
     summary(f"{len(results) - failed} of {len(results)} entry points answered with readable content.")
+    causes = failures_by_cause(results)
+    if causes:
+        summary(causes)
     return 1 if failed else 0
+
+
+def failures_by_cause(results: list[SourceCheck]) -> str:
+    """One line: the entry points that got no answer, by cause, with what to look at, e.g.
+    ``37 feeds: name not resolved — is this machine offline?``."""
+    from collections import Counter
+
+    from narrative_tracker.vocabulary import FETCH_FAILURE_CAUSES
+
+    failed = [r for r in results if r.get("cause")]
+    if not failed:
+        return ""
+    everything_unresolved = all(r.get("cause") == "dns" for r in results)
+    parts = []
+    for cause, count in Counter(str(r["cause"]) for r in failed).most_common():
+        label, hint = FETCH_FAILURE_CAUSES[cause]
+        if cause == "dns" and everything_unresolved:
+            hint = "is this machine offline?"  # not one host answered: the network, not the catalogue
+        kinds = {r["kind"] for r in failed if r.get("cause") == cause}
+        noun = "feed" if kinds == {"feed"} else "entry point"
+        parts.append(f"{count} {noun}{'' if count == 1 else 's'}: {label} — {hint}")
+    return "; ".join(parts) + "."

@@ -6,7 +6,7 @@ Everything here is plain data (crawled strings untouched); escaping happens when
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from narrative_tracker.storage.models import (
 from narrative_tracker.storage.models.trends import ArticleDay, DailyTrend, SourceDay
 from narrative_tracker.storage.queries import active_model_version
 from narrative_tracker.trends.alerts import AlertRecord
-from narrative_tracker.vocabulary import PUSHING_GROUP, coarse_of, group_rank
+from narrative_tracker.vocabulary import FETCH_FAILURE_CAUSES, PUSHING_GROUP, coarse_of, failure_cause, group_rank
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,12 @@ def _narrative_table(session: Session, day: date, names: dict[str, str]) -> list
     return table
 
 
+def _cause(error: str | None) -> str | None:
+    """What a feed's last error says happened, in words ("name not resolved", "connection refused")."""
+    cause = failure_cause(error)
+    return FETCH_FAILURE_CAUSES[cause][0] if cause else None
+
+
 def _notes(session: Session, day: date, active: str) -> dict[str, Any]:
     model = session.get(ModelVersion, active) if active else None
     articles_today = session.scalar(select(func.coalesce(func.sum(SourceDay.total), 0)).where(SourceDay.day == day))
@@ -335,7 +341,7 @@ def _notes(session: Session, day: date, active: str) -> dict[str, Any]:
         )
     feeds_total = session.scalar(select(func.count()).select_from(Feed)) or 0
     unhealthy = session.execute(
-        select(Source.name, Feed.url, Feed.consecutive_failures)
+        select(Source.name, Feed.url, Feed.consecutive_failures, Feed.last_error)
         .join(Source, Source.id == Feed.source_id)
         .where(Feed.healthy.is_(False))
         .order_by(Source.name)
@@ -355,8 +361,11 @@ def _notes(session: Session, day: date, active: str) -> dict[str, Any]:
         "classification_backlog_today": max(0, stored_today - classified_today) if active else stored_today,
         "feeds": feeds_total,
         "feeds_unhealthy": [
-            {"outlet": name, "url": url, "consecutive_failures": failures} for name, url, failures in unhealthy
+            {"outlet": name, "url": url, "consecutive_failures": failures, "cause": _cause(error)}
+            for name, url, failures, error in unhealthy
         ],
+        # An offline machine (every feed "name not resolved") is told apart from blocked or dead hosts.
+        "feeds_failing_by_cause": dict(Counter(c for c in (_cause(row[3]) for row in unhealthy) if c)),
         "last_crawl": (
             {
                 "status": last_crawl.status,

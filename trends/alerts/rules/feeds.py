@@ -15,6 +15,13 @@ from sqlalchemy import func, or_, select
 from narrative_tracker.storage.models import Feed
 from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
+from narrative_tracker.vocabulary import FETCH_FAILURE_CAUSES, failure_cause
+
+
+def _last(feed: Feed) -> str:
+    """The last outcome in words: the cause when the feed got no answer ("name not resolved")."""
+    cause = failure_cause(feed.last_error)
+    return FETCH_FAILURE_CAUSES[cause][0] if cause else feed.last_status or "no status"
 
 
 def failing_feeds(ctx: RuleContext, day: date) -> list[AlertRecord]:
@@ -34,7 +41,7 @@ def failing_feeds(ctx: RuleContext, day: date) -> list[AlertRecord]:
         worst = max(failing, key=lambda feed: feed.consecutive_failures)
         reason = (
             f"{len(failing)} of {total} feeds of {source.name} failing; worst: {worst.url} with "
-            f"{worst.consecutive_failures} consecutive failures (last: {worst.last_status or 'no status'})"
+            f"{worst.consecutive_failures} consecutive failures (last: {_last(worst)})"
         )
         numbers = {
             "failing_feeds": len(failing),
@@ -45,6 +52,7 @@ def failing_feeds(ctx: RuleContext, day: date) -> list[AlertRecord]:
                     "consecutive_failures": feed.consecutive_failures,
                     "healthy": feed.healthy,
                     "last_status": feed.last_status,
+                    "cause": failure_cause(feed.last_error),
                     "last_error": (feed.last_error or "")[:300],
                     "last_success_at": feed.last_success_at.isoformat() if feed.last_success_at else None,
                 }
