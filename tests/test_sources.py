@@ -63,7 +63,7 @@ domains = ["one.example.org"]
         ),
         ('domains = ["one.example.org"]', 'domains = ["https://one.example.org/"]', "field 'domains'"),
         ('languages = ["en"]', 'languages = ["en"]\nlanguage = "en"', "unknown field 'language'"),
-        ('feeds = ["https://one.example.org/rss"]', "feeds = []", "give at least one of feeds, sitemaps or listing"),
+        ('feeds = ["https://one.example.org/rss"]', "feeds = []", "give at least one of feeds, sitemaps, listing"),
     ],
 )
 def test_bad_catalogue_names_the_source_and_field(tmp_path: Path, replace: str, by: str, message: str) -> None:
