@@ -45,7 +45,7 @@ class SourceCheck(TypedDict):
     """One entry point fetched by ``check_sources`` (``sources check``)."""
 
     slug: str
-    kind: str  # feed | sitemap | listing
+    kind: str  # feed | sitemap | listing | telegram
     url: str
     items: int | None
     newest: str | None  # ISO 8601 date of the newest item, when the entry point dates them

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from narrative_tracker.crawler.runner import run_crawl
+from narrative_tracker.crawler.runner import check_sources, run_crawl
 from narrative_tracker.newsweb import NewsWeb
 from narrative_tracker.newsweb.telegram import ChannelPost, text_html
 from narrative_tracker.settings import Settings, load_settings
@@ -175,3 +175,14 @@ def test_a_channel_is_read_at_most_max_articles_per_feed_new_posts(channels: Cha
     stats = run_crawl(settings, sources=["alpha"], timeout=60)
     assert stats["new_articles"] == 5 + 1  # the five newest posts with text, and the article one of them links to
     assert [r.path for r in channels.web.requests if r.path.startswith("/s/alpha_news")] == ["/s/alpha_news"]
+
+
+def test_sources_check_reports_each_channels_reachability(channels: Channels, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, channels, f"sqlite:///{tmp_path}/tg.db")
+    results = {r["url"].rsplit("/", 1)[-1]: r for r in check_sources(settings, timeout=60) if r["kind"] == "telegram"}
+    assert (results["alpha_news"]["status"], results["alpha_news"]["items"]) == ("ok", 10)
+    assert results["alpha_news"]["newest"] == (NOW - timedelta(hours=1)).replace(microsecond=0).isoformat()
+    assert results["gamma_broken"]["status"] == "failed"
+    assert results["gamma_broken"]["error"] == "not a channel preview page"
+    assert "no public preview" in (results["delta_private"]["error"] or "")
+    assert results["beta_wire"]["status"] == "ok"  # after the 429 and its wait
