@@ -18,7 +18,8 @@ from narrative_tracker.crawler.urls import url_hash
 from narrative_tracker.errors import ConfigError
 from narrative_tracker.newsweb.telegram import ChannelPost, emoji, preview_page, text_html
 from narrative_tracker.storage.database import Database
-from narrative_tracker.storage.models import Article, Source
+from narrative_tracker.storage.models import Article, Feed, Source
+from narrative_tracker.trends.digest.content import telegram_spread
 
 BASE = "https://t.me"
 WHEN = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
@@ -114,13 +115,15 @@ def test_catalogue_channels_alone_or_with_feeds_and_bad_names(tmp_path: Path) ->
         load_sources(path)
 
 
-def _post(source_id: int, url: str, text: str, forwarded: str | None = None) -> dict[str, object]:
+def _post(
+    source_id: int, url: str, text: str, forwarded: str | None = None, feed_id: int | None = None
+) -> dict[str, object]:
     from narrative_tracker.crawler.dedup import fingerprints
 
     digest, sig = fingerprints(text)
     return {
         "source_id": source_id,
-        "feed_id": None,
+        "feed_id": feed_id,
         "url": url,
         "url_hash": url_hash(url),
         "title": text[:20],
@@ -151,15 +154,17 @@ def test_a_repost_stored_before_its_original_becomes_its_copy(database: Database
     sync_catalogue(database, load_sources(path))
     with database.session() as session:
         ids = dict(session.execute(select(Source.slug, Source.id)).tuples().all())
+        feeds = dict(session.execute(select(Feed.source_id, Feed.id)).tuples().all())
+    feed = {slug: feeds[source_id] for slug, source_id in ids.items()}
     index = DuplicateIndex(0.5)
     text = "The arms pause shows the West is giving in, a strategic victory, experts say."
     original = "https://t.me/a_chan/1"
     # b reposts a's post and c reposts it too, both read before a's channel.
-    store_articles(database, [_post(ids["b"], "https://t.me/b_chan/9", text, forwarded=original)], index)
+    store_articles(database, [_post(ids["b"], "https://t.me/b_chan/9", text, original, feed["b"])], index)
     store_articles(
-        database, [_post(ids["c"], "https://t.me/c_chan/3", text + " Read more.", forwarded=original)], index
+        database, [_post(ids["c"], "https://t.me/c_chan/3", text + " Read more.", original, feed["c"])], index
     )
-    stored = store_articles(database, [_post(ids["a"], original, text)], index)
+    stored = store_articles(database, [_post(ids["a"], original, text, None, feed["a"])], index)
     assert stored.new == 1
     with database.session() as session:
         rows = {a.url: a for a in session.scalars(select(Article))}
@@ -169,8 +174,14 @@ def test_a_repost_stored_before_its_original_becomes_its_copy(database: Database
         assert rows["https://t.me/c_chan/3"].duplicate_of_id == first.id
     # A later repost of the repost's original links to it directly.
     store_articles(
-        database, [_post(ids["c"], "https://t.me/c_chan/4", "Other words entirely", forwarded=original)], index
+        database, [_post(ids["c"], "https://t.me/c_chan/4", "Other words entirely", original, feed["c"])], index
     )
     with database.session() as session:
         later = session.scalars(select(Article).where(Article.url == "https://t.me/c_chan/4")).one()
         assert later.duplicate_of_id == first.id
+
+    # The digest's evidence names the channels: first posted by a, reposted by b and c.
+    with database.session() as session:
+        spread = telegram_spread(session, [first.id, later.id])
+    assert spread[first.id] == ("@a_chan", "first posted by @a_chan (a), reposted by @b_chan (b), @c_chan (c)")
+    assert spread[later.id][0] == "@c_chan" and spread[later.id][1] == spread[first.id][1]

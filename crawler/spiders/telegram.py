@@ -196,6 +196,28 @@ class TelegramReader:
             "forwarded_from_url": post.forwarded_url,
         }
 
+    def _outlet_of(self, link: str, own_slug: str) -> Outlet | None:
+        """The catalogue outlet a link belongs to: the channel's own outlet when its domains match,
+        else the one whose matching domain is the most specific; None when none, or when several
+        outlets share that domain (which one published the page cannot be told)."""
+        host = host_of(link)
+        best: list[tuple[int, Outlet]] = []
+        for outlet in self.outlets:
+            if not on_domains(link, outlet.spec.domains):
+                continue
+            if outlet.spec.slug == own_slug:
+                return outlet
+            length = max(len(d) for d in outlet.spec.domains if host == d or host.endswith("." + d))
+            best.append((length, outlet))
+        if not best:
+            return None
+        top = max(length for length, _ in best)
+        winners = [outlet for length, outlet in best if length == top]
+        if len(winners) > 1:
+            self.tracker.skipped["ambiguous-outlet"] += 1
+            return None
+        return winners[0]
+
     def _outlet_requests(self, entry: Entry, post: Post) -> Iterator[scrapy.Request]:
         """Article pages of catalogue outlets that the post links to, requested as those outlets' articles."""
         from narrative_tracker.crawler.spiders.news import Entry, Link
@@ -204,7 +226,7 @@ class TelegramReader:
         for link in post.links:
             if not is_http(link) or host_of(link) == telegram_host or urlsplit(link).path.strip("/") == "":
                 continue  # other posts, and home pages: not articles
-            outlet = next((o for o in self.outlets if on_domains(link, o.spec.domains)), None)
+            outlet = self._outlet_of(link, entry.source.slug)
             if outlet is None:
                 continue
             # The page is the outlet's article; the channel's entry keeps the tally (its state is saved
