@@ -185,3 +185,38 @@ def test_a_repost_stored_before_its_original_becomes_its_copy(database: Database
         spread = telegram_spread(session, [first.id, later.id])
     assert spread[first.id] == ("@a_chan", "first posted by @a_chan (a), reposted by @b_chan (b), @c_chan (c)")
     assert spread[later.id][0] == "@c_chan" and spread[later.id][1] == spread[first.id][1]
+
+
+def test_the_short_post_set_reads_in_three_languages_and_its_report_section_is_replaced() -> None:
+    from narrative_tracker.classifier.records import read_records
+    from narrative_tracker.classifier.report import DEFAULT_POSTS, POSTS_HEADING, replace_posts_section
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
+
+    posts = read_records(DEFAULT_POSTS, load_taxonomy(None))
+    assert {p.lang for p in posts} == {"ru", "en", "fr"} and len(posts) >= 30
+    assert all(1 <= p.text.count(".") + p.text.count("!") + p.text.count(":") <= 5 for p in posts)
+    report = "# Model report\n\n## Trained on x\n\nold\n"
+    once = replace_posts_section(report, [POSTS_HEADING, "", "first", ""])
+    twice = replace_posts_section(once + "\n## Later\n\nkept\n", [POSTS_HEADING, "", "second", ""])
+    assert "first" not in twice and "second" in twice and "## Later" in twice and "old" in twice
+
+
+def test_csv_export_writes_forwarded_from_as_json() -> None:
+    import csv
+    import io
+    import json
+
+    from narrative_tracker.cli.export import _write
+    from narrative_tracker.storage.export import FIELDS, ArticleRecord, ForwardedFrom
+
+    record = ArticleRecord(
+        url="https://t.me/b_chan/9", source="b", group="other", title="t", text="x", lang="en",
+        published_at=None, fetched_at=None, duplicate_of="https://t.me/a_chan/1", views=1200,
+        forwarded_from=ForwardedFrom(channel="a_chan", url="https://t.me/a_chan/1"), narratives=[],
+    )  # fmt: skip
+    plain = ArticleRecord(**{**record, "url": "https://e.org/1", "views": None, "forwarded_from": None})
+    out = io.StringIO()
+    assert _write(out, "csv", iter([record, plain]), FIELDS) == 2
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert json.loads(rows[0]["forwarded_from"]) == {"channel": "a_chan", "url": "https://t.me/a_chan/1"}
+    assert (rows[0]["views"], rows[1]["views"], rows[1]["forwarded_from"]) == ("1200", "", "")
