@@ -140,9 +140,11 @@ def _posts_section(name: str, result: dict[str, Any]) -> list[str]:
         "",
         f"{result['records']} posts of `{name}` (median {result['median_words']} words; one to three sentences, "
         f"in Russian, English and French, written for this report), scored after training on all "
-        f"{result['train']} records; {result['seconds']} s. A post shares few words with long articles, so a "
-        "narrative's cue words weigh more: expect lower recall than on articles, and read the per-language rows "
-        "as indicative only (about a dozen posts each).",
+        f"{result['train']} records; {result['seconds']} s. Read it with care: the set is small (about a dozen "
+        "posts per language), and it was written by the team that wrote the taxonomy's example sentences, which "
+        "train the model, in the narratives' typical wording; real posts are terser, allusive and full of "
+        "emoji and slang, so these figures are an upper bound for short texts, not a forecast. The training data "
+        "is English, which the Russian row shows.",
         "",
         "| figure | this model | baseline | difference |",
         "| --- | ---: | ---: | ---: |",
