@@ -186,3 +186,11 @@ def test_sources_check_reports_each_channels_reachability(channels: Channels, tm
     assert results["gamma_broken"]["error"] == "not a channel preview page"
     assert "no public preview" in (results["delta_private"]["error"] or "")
     assert results["beta_wire"]["status"] == "ok"  # after the 429 and its wait
+
+
+def test_channel_previews_obey_the_private_address_rule(channels: Channels, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, channels, f"sqlite:///{tmp_path}/tg.db", allow_private_addresses=False)
+    stats = run_crawl(settings, sources=["beta"], timeout=60)
+    assert stats["new_articles"] == 0
+    assert stats["skipped"] == {"private-address": 1} and stats["feeds_failed"] == 1
+    assert not [r for r in channels.web.requests if r.path.startswith("/s/")]
