@@ -97,10 +97,14 @@ class TelegramReader:
         depth: int = response.meta["nt_depth"]
         channel: str = response.meta["nt_channel"]
         state: ChannelPass = response.meta["nt_pass"]
+        # Held while the page is read: a post stored between two yields must not let the channel's
+        # new state (its first page's hash) be saved before the page's other posts are scheduled.
+        self.tracker.hold(entry.row.id)
         try:
             for output in self._read_channel_page(response, entry, channel, state, depth):
                 yield output
         finally:
+            self.tracker.release(entry.row.id)
             if depth > 0:
                 self.tracker.release(entry.row.id)
 
