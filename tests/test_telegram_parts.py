@@ -220,3 +220,38 @@ def test_csv_export_writes_forwarded_from_as_json() -> None:
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert json.loads(rows[0]["forwarded_from"]) == {"channel": "a_chan", "url": "https://t.me/a_chan/1"}
     assert (rows[0]["views"], rows[1]["views"], rows[1]["forwarded_from"]) == ("1200", "", "")
+
+
+def test_trends_count_a_reposted_story_once_per_channel_outlet(database: Database, tmp_path: Path) -> None:
+    from narrative_tracker.storage.models.trends import ArticleDay
+    from narrative_tracker.trends.daily import update_trends
+
+    path = tmp_path / "sources.toml"
+    path.write_text(
+        "".join(
+            f'[[source]]\nslug = "{slug}"\nname = "{slug}"\ngroup = "other"\ncountry = "XX"\nlanguages = ["en"]\n'
+            f'telegram = ["{slug}_chan"]\ndomains = ["t.me"]\n'
+            for slug in ("a", "b")
+        ),
+        encoding="utf-8",
+    )
+    sync_catalogue(database, load_sources(path))
+    with database.session() as session:
+        ids = dict(session.execute(select(Source.slug, Source.id)).tuples().all())
+    index = DuplicateIndex(0.5)
+    original = "https://t.me/a_chan/1"
+    rows = [
+        _post(ids["a"], original, "The pause is a victory, they say."),
+        _post(ids["b"], "https://t.me/b_chan/1", "The pause is a victory, they say.", original),
+        _post(ids["b"], "https://t.me/b_chan/2", "Again: the pause is a victory.", original),  # b reposts it twice
+    ]
+    for row in rows:
+        store_articles(database, [row], index)
+    update_trends(database, "UTC")
+    with database.session() as session:
+        counted = dict(
+            session.execute(select(Article.url, ArticleDay.counted).join(Article, Article.id == ArticleDay.article_id))
+            .tuples()
+            .all()
+        )
+    assert counted == {original: True, "https://t.me/b_chan/1": True, "https://t.me/b_chan/2": False}
