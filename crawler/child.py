@@ -74,7 +74,8 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     from narrative_tracker.crawler.memory import PeakMemory
     from narrative_tracker.crawler.settings import scrapy_settings
     from narrative_tracker.crawler.spiders.news import NewsSpider, plan_entries
-    from narrative_tracker.crawler.store import load_duplicate_index, load_feeds
+    from narrative_tracker.crawler.spiders.telegram import Outlet
+    from narrative_tracker.crawler.store import load_duplicate_index, load_feeds, load_source_ids
     from narrative_tracker.crawler.tracker import CrawlTracker
     from narrative_tracker.storage.database import open_database
 
@@ -87,7 +88,12 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
         return _check(config, sources, plan, emit)
     database = open_database(plan["database_url"], migrate=False)
     tracker = CrawlTracker()
-    entries = plan_entries(sources, load_feeds(database, [s.slug for s in sources]))
+    entries = plan_entries(
+        sources, load_feeds(database, [s.slug for s in sources]), telegram_base_url=config.telegram_base_url
+    )
+    outlet_specs = [SourceSpec.model_validate(s) for s in plan.get("outlets", plan["sources"])]
+    source_ids = load_source_ids(database, [s.slug for s in outlet_specs])
+    outlets = [Outlet(spec, source_ids[spec.slug]) for spec in outlet_specs if spec.slug in source_ids]
     index = load_duplicate_index(database, config.duplicate_threshold, config.duplicate_window_days)
 
     log_level = plan.get("log_level", "WARNING")
@@ -126,6 +132,7 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
         index=index,
         max_articles=plan.get("max_articles"),
         extraction_pool=pool,
+        outlets=outlets,
     )
     _tune_garbage_collector()
     process.start(install_signal_handlers=True)

@@ -48,3 +48,9 @@ class CrawlerSettings(Section):
     duplicate_window_days: int = Field(default=7, ge=1)
     #: Consecutive failures after which a feed is marked unhealthy and polled less often.
     unhealthy_after_failures: int = Field(default=3, ge=1)
+    #: Where the public channel previews are read (``BASE/s/CHANNEL``; tests point it at the local news web).
+    telegram_base_url: str = Field(default="https://t.me", pattern=r"^https?://[^/?#\s]+$")
+    #: Channel posts older than this many days are not read (paging back stops at them).
+    telegram_since_days: int = Field(default=7, ge=1)
+    #: Longest ``Retry-After`` honoured on a 429 answer (seconds); a longer one gives the request up.
+    max_retry_after: float = Field(default=120.0, ge=0)

@@ -6,18 +6,27 @@ host names must resolve, and to public addresses unless ``[crawler] allow_privat
 on. The host is resolved here without blocking the reactor (``resolver.lookup``), so that a request
 that cannot be sent says why; the connection itself only ever gets the addresses the crawl's
 ``GuardedResolver`` allows (the check that holds against DNS rebinding).
+A 429 answer makes the host wait what it asked for (``RetryAfterMiddleware``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from narrative_tracker.crawler.resolver import Lookup, lookup
 from narrative_tracker.crawler.urls import host_of, is_http, on_domains
+
+logger = logging.getLogger(__name__)
 
 
 class SkippedRequest(IgnoreRequest):
@@ -76,3 +85,59 @@ class SafetyMiddleware:
         if not answer.allowed(self.allow_private_addresses):
             raise PrivateAddressRequest(private_address_message(url, answer))
         return None
+
+
+class RetryAfterMiddleware:
+    """A 429 answer (Telegram, or any site that rate-limits) waits ``Retry-After`` and asks again.
+
+    The wait holds every request to that host, not just the refused one: the site asked the
+    crawler, not the request, to slow down. A ``Retry-After`` longer than
+    ``[crawler] max_retry_after``, or a third 429 in a row, gives the request up (``http-429``).
+    """
+
+    MAX_TIMES = 3
+    #: Seconds waited when a 429 names no time.
+    DEFAULT_WAIT = 30.0
+
+    def __init__(self, max_wait: float) -> None:
+        self.max_wait = max_wait
+        self._blocked_until: dict[str, float] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RetryAfterMiddleware:
+        return cls(crawler.settings.getfloat("NT_MAX_RETRY_AFTER"))
+
+    async def process_request(self, request: Request, spider: Any = None) -> None:
+        wait = self._blocked_until.get(host_of(request.url), 0.0) - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def process_response(self, request: Request, response: Response, spider: Any = None) -> Request | Response:
+        if response.status != 429:
+            return response
+        tries = int(request.meta.get("nt_429_tries", 0))
+        wait = retry_after_seconds(response.headers.get("Retry-After"), default=self.DEFAULT_WAIT)
+        if tries >= self.MAX_TIMES or wait > self.max_wait:
+            logger.warning("%s: 429 Too Many Requests (Retry-After %.0f s); given up", request.url, wait)
+            return response
+        host = host_of(request.url)
+        self._blocked_until[host] = max(self._blocked_until.get(host, 0.0), time.monotonic() + wait)
+        logger.info("%s: 429 Too Many Requests; waiting %.1f s before asking %s again", request.url, wait, host)
+        await asyncio.sleep(wait)
+        return request.replace(meta={**request.meta, "nt_429_tries": tries + 1}, dont_filter=True)
+
+
+def retry_after_seconds(value: bytes | None, *, default: float) -> float:
+    """Seconds of a ``Retry-After`` header (a number of seconds or an HTTP date); ``default`` when unreadable."""
+    if not value:
+        return default
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:
+        return default
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -45,7 +45,7 @@ class SourceCheck(TypedDict):
     """One entry point fetched by ``check_sources`` (``sources check``)."""
 
     slug: str
-    kind: str  # feed | sitemap | listing
+    kind: str  # feed | sitemap | listing | telegram
     url: str
     items: int | None
     newest: str | None  # ISO 8601 date of the newest item, when the entry point dates them
@@ -107,7 +107,7 @@ def prepare_crawl(
 
         database = open_database(settings.database_url)
     try:
-        sync_catalogue(database, catalogue)
+        sync_catalogue(database, catalogue, telegram_base_url=settings.crawler.telegram_base_url)
     finally:
         if own_database:
             database.dispose()
@@ -115,6 +115,8 @@ def prepare_crawl(
         "database_url": settings.database_url,
         "crawler": settings.crawler.model_dump(mode="json"),
         "sources": [spec.model_dump(mode="json") for spec in selected],
+        # Every outlet: a Telegram post's links to any of them are crawled as their articles.
+        "outlets": [spec.model_dump(mode="json") for spec in catalogue],
         "max_articles": max_articles,
         # Scrapy at INFO is a line per request: the child logs warnings unless the caller debugs.
         "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",

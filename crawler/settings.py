@@ -3,7 +3,8 @@
 Component order (lower runs first on the way out to the network):
 
     downloader               PoliteDownloader (keeps the per-domain concurrency)
-    downloader middlewares   SafetyMiddleware 50, then Scrapy's own (robots.txt 100, retry 550, ...)
+    downloader middlewares   SafetyMiddleware 50, then Scrapy's own (robots.txt 100, retry 550, ...),
+                             RetryAfterMiddleware 560 (429 answers)
     name resolver            GuardedResolver (threaded getaddrinfo; only allowed addresses reach a connection)
     item pipelines           ExtractPipeline 300 (worker processes), StorePipeline 800 (batched inserts)
 """
@@ -109,7 +110,11 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
         # Scrapy's component lists without the ones this crawl never uses (see UNUSED_COMPONENTS).
         **{base: _without(base, paths) for base, paths in UNUSED_COMPONENTS.items()},
-        "DOWNLOADER_MIDDLEWARES": {"narrative_tracker.crawler.middlewares.SafetyMiddleware": 50},
+        "DOWNLOADER_MIDDLEWARES": {
+            "narrative_tracker.crawler.middlewares.SafetyMiddleware": 50,
+            # Next to RetryMiddleware (550), which leaves 429 answers alone: they are handled here.
+            "narrative_tracker.crawler.middlewares.RetryAfterMiddleware": 560,
+        },
         "ITEM_PIPELINES": {
             "narrative_tracker.crawler.pipelines.extract.ExtractPipeline": 300,
             "narrative_tracker.crawler.pipelines.store.StorePipeline": 800,
@@ -118,4 +123,5 @@ def scrapy_settings(config: CrawlerSettings, *, log_level: str = "WARNING") -> d
         "NT_ALLOW_PRIVATE_ADDRESSES": config.allow_private_addresses,
         "NT_MIN_TEXT_CHARS": config.min_text_chars,
         "NT_EXTRACTION_WORKERS": config.extraction_workers,
+        "NT_MAX_RETRY_AFTER": config.max_retry_after,
     }

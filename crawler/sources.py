@@ -6,6 +6,7 @@ A TOML file with one ``[[source]]`` table per outlet. The shipped default is
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from narrative_tracker.configmodel import Section
 from narrative_tracker.errors import ConfigError
 from narrative_tracker.vocabulary import GROUPS
 
+#: A public channel's user name: letters, digits and underscores (Telegram asks for 5 to 32; older ones are shorter).
+CHANNEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,63}")
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent / "data" / "sources.toml"
 
 
@@ -48,6 +51,8 @@ class SourceSpec(Section):
     domains: list[str] = Field(min_length=1)
     sitemaps: list[str] = Field(default_factory=list)
     listing: Listing | None = None
+    #: Public Telegram channels of the outlet (user names, as in ``t.me/NAME``).
+    telegram: list[str] = Field(default_factory=list)
 
     @field_validator("group")
     @classmethod
@@ -72,10 +77,23 @@ class SourceSpec(Section):
             cleaned.append(host)
         return cleaned
 
+    @field_validator("telegram")
+    @classmethod
+    def _channels(cls, values: list[str]) -> list[str]:
+        cleaned = []
+        for value in values:
+            name = value.strip().removeprefix("@")
+            if not CHANNEL_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{value!r} is not a Telegram channel name (write the name of t.me/NAME, for example 'tass_agency')"
+                )
+            cleaned.append(name)
+        return cleaned
+
     @model_validator(mode="after")
     def _has_entry_point(self) -> SourceSpec:
-        if not (self.feeds or self.sitemaps or self.listing):
-            raise ValueError("give at least one of feeds, sitemaps or listing")
+        if not (self.feeds or self.sitemaps or self.listing or self.telegram):
+            raise ValueError("give at least one of feeds, sitemaps, listing or telegram")
         return self
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from narrative_tracker.crawler.dedup import NUM_PERM, DuplicateIndex
 from narrative_tracker.crawler.sources import SourceSpec
+from narrative_tracker.crawler.urls import url_hash
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, Feed, Source
 from narrative_tracker.storage.models.base import table_of, utc_now
@@ -31,6 +32,13 @@ BATCH_SIZE = 1000
 INSERT_PAGE_ROWS = 50
 _CHUNK = 500  # keys per IN (...) query
 SIGNATURE_BYTES = NUM_PERM * 4
+#: Columns only Telegram posts fill: every row of a batch gets them (one INSERT statement for all).
+POST_COLUMNS: dict[str, Any] = {
+    "views": None,
+    "views_granularity": None,
+    "forwarded_from_channel": None,
+    "forwarded_from_url": None,
+}
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -52,7 +60,7 @@ class FeedRow:
     next_poll_at: datetime | None
 
 
-def sync_catalogue(db: Database, sources: Iterable[SourceSpec]) -> None:
+def sync_catalogue(db: Database, sources: Iterable[SourceSpec], *, telegram_base_url: str = "https://t.me") -> None:
     """Make the ``sources`` and ``feeds`` tables match the catalogue (rows of removed outlets stay)."""
     with db.session() as session:
         existing = {s.slug: s for s in session.scalars(select(Source))}
@@ -65,7 +73,7 @@ def sync_catalogue(db: Database, sources: Iterable[SourceSpec]) -> None:
             row.name, row.group, row.country = spec.name, spec.group, spec.country
             row.languages, row.domains = list(spec.languages), list(spec.domains)
             session.flush()
-            for url in entry_urls(spec):
+            for url in entry_urls(spec, telegram_base_url):
                 feed = known_feeds.get(url)
                 if feed is None:
                     feed = Feed(url=url, source_id=row.id)
@@ -75,10 +83,26 @@ def sync_catalogue(db: Database, sources: Iterable[SourceSpec]) -> None:
                     feed.source_id = row.id
 
 
-def entry_urls(spec: SourceSpec) -> list[str]:
-    """Every URL a crawl starts from for ``spec``: feeds, sitemaps and listing pages."""
-    urls = [*spec.feeds, *spec.sitemaps, *(spec.listing.urls if spec.listing else [])]
+def entry_urls(spec: SourceSpec, telegram_base_url: str = "https://t.me") -> list[str]:
+    """Every URL a crawl starts from for ``spec``: feeds, sitemaps, listing pages and channel previews."""
+    urls = [
+        *spec.feeds,
+        *spec.sitemaps,
+        *(spec.listing.urls if spec.listing else []),
+        *telegram_entry_urls(spec, telegram_base_url),
+    ]
     return list(dict.fromkeys(urls))
+
+
+def telegram_entry_urls(spec: SourceSpec, base: str) -> list[str]:
+    """The preview page of each of the outlet's channels (the channel's feed row, holding its state)."""
+    return [f"{base.rstrip('/')}/s/{channel}" for channel in spec.telegram]
+
+
+def load_source_ids(db: Database, slugs: Sequence[str]) -> dict[str, int]:
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(Source.id, Source.slug).where(Source.slug.in_(list(slugs))))
+        return {slug: source_id for source_id, slug in rows}
 
 
 def load_feeds(db: Database, slugs: Sequence[str]) -> dict[str, FeedRow]:
@@ -153,7 +177,12 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
     ``duplicate_of_id`` to the first-seen article with the same text, or failing that to the
     first-seen one whose signature is at or above the threshold (always the root of a chain of
     copies, never a copy); the index learns the new signatures.
+
+    A Telegram repost is linked to the post it was forwarded from (to that post's root), whatever
+    its text, when that post is stored; and a post stored after its reposts becomes their root,
+    since it was posted first (the index keeps the reposts' old roots until the next crawl).
     """
+    rows = [{**POST_COLUMNS, **row} for row in rows]
     unique = list({row["url_hash"]: row for row in reversed(rows)}.values())[::-1]
     if not unique:
         return StoredBatch(0, 0, 0)
@@ -175,13 +204,26 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
             by_content = _first_by_content(connection, [row["content_hash"] for _, row in fresh if row["content_hash"]])
             # The articles indexed before this batch, looked up for the whole batch at once.
             indexed = index.find_indexed([row["signature"] for _, row in fresh])
+            fresh_ids = {article_id for article_id, _ in fresh}
+            forwarded = _roots_by_url(connection, [row["forwarded_from_url"] for _, row in fresh])
+            reposts = _reposts_of(connection, [row["url"] for _, row in fresh], fresh_ids)
+            rechain: list[dict[str, Any]] = []
+            linked = 0
             for (article_id, row), earlier in zip(fresh, indexed, strict=True):
                 digest, sig = row["content_hash"], row["signature"]
                 first = by_content.get(digest) if digest else None
                 original = first[1] if first is not None and first[0] < article_id else None
                 if original is None and sig is not None:
                     original = earlier if earlier is not None else index.find_live(sig)
+                my_reposts = reposts.get(row["url"], [])
+                if row["forwarded_from_url"] in forwarded and forwarded[row["forwarded_from_url"]] != article_id:
+                    original = forwarded[row["forwarded_from_url"]]
+                elif original in my_reposts:
+                    original = None  # it resembles its own repost: it came first
                 root = original or article_id
+                for repost_id in my_reposts:
+                    links.append({"article_id": repost_id, "original": root})
+                    rechain.append({"old_root": repost_id, "root": root})
                 if digest and (first is None or first[0] >= article_id):
                     by_content[digest] = (article_id, root)
                 if sig is not None:
@@ -189,12 +231,20 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
                     added.append(article_id)
                 if original is not None:
                     links.append({"article_id": article_id, "original": original})
+                    linked += 1
             if links:
                 connection.execute(
                     update(ARTICLES)
                     .where(ARTICLES.c.id == bindparam("article_id"))
                     .values(duplicate_of_id=bindparam("original")),
                     links,
+                )
+            if rechain:  # copies of a repost now copy the post it reposted
+                connection.execute(
+                    update(ARTICLES)
+                    .where(ARTICLES.c.duplicate_of_id == bindparam("old_root"))
+                    .values(duplicate_of_id=bindparam("root")),
+                    rechain,
                 )
     except BaseException:
         for article_id in added:  # the transaction was rolled back: so are its signatures
@@ -203,7 +253,7 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
     index.compact()
     return StoredBatch(
         new=len(fresh),
-        duplicates=len(links),
+        duplicates=linked,
         already_stored=len(rows) - len(fresh),
         new_hashes=tuple(row["url_hash"] for _, row in fresh),
     )
@@ -231,6 +281,30 @@ def _first_by_content(connection: Connection, digests: list[str]) -> dict[str, t
         )
         for digest, article_id, original in connection.execute(query):
             found.setdefault(digest, (article_id, original or article_id))
+    return found
+
+
+def _roots_by_url(connection: Connection, urls: list[str | None]) -> dict[str, int]:
+    """URL -> root id (its original's id, or its own) of the stored articles among ``urls``."""
+    wanted = {url_hash(url): url for url in urls if url}
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(wanted)):
+        query = select(ARTICLES.c.url_hash, ARTICLES.c.id, ARTICLES.c.duplicate_of_id).where(
+            ARTICLES.c.url_hash.in_(chunk)
+        )
+        for digest, article_id, original in connection.execute(query):
+            found[wanted[digest]] = original or article_id
+    return found
+
+
+def _reposts_of(connection: Connection, urls: list[str], exclude: set[int]) -> dict[str, list[int]]:
+    """URL -> ids of the stored reposts of that post (other than ``exclude``)."""
+    found: dict[str, list[int]] = {}
+    for chunk in _chunks(sorted(set(urls))):
+        query = select(ARTICLES.c.forwarded_from_url, ARTICLES.c.id).where(ARTICLES.c.forwarded_from_url.in_(chunk))
+        for url, article_id in connection.execute(query.order_by(ARTICLES.c.id)):
+            if article_id not in exclude:
+                found.setdefault(url, []).append(article_id)
     return found
 
 

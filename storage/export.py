@@ -29,6 +29,8 @@ FIELDS = (
     "published_at",
     "fetched_at",
     "duplicate_of",
+    "views",
+    "forwarded_from",
     "narratives",
 )
 
@@ -37,6 +39,11 @@ class NarrativeScore(TypedDict):
     id: str
     score: float
     stance: str
+
+
+class ForwardedFrom(TypedDict):
+    channel: str | None  # the channel a Telegram post was reposted from (None: its author is hidden)
+    url: str | None  # the original post's URL, when public
 
 
 class ArticleRecord(TypedDict):
@@ -51,6 +58,8 @@ class ArticleRecord(TypedDict):
     published_at: str | None  # ISO 8601
     fetched_at: str | None
     duplicate_of: str | None  # URL of the first-seen copy
+    views: int | None  # a Telegram post's views when it was read (None for web articles)
+    forwarded_from: ForwardedFrom | None  # a reposted Telegram post's origin
     narratives: list[NarrativeScore]  # the active model's flags, highest score first
 
 
@@ -74,6 +83,9 @@ def iter_article_records(session: Session, *, since: datetime | None = None) -> 
             Article.published_at,
             Article.fetched_at,
             original.url,
+            Article.views,
+            Article.forwarded_from_channel,
+            Article.forwarded_from_url,
         )
         .join(Source, Source.id == Article.source_id)
         .outerjoin(original, original.id == Article.duplicate_of_id)
@@ -99,6 +111,10 @@ def iter_article_records(session: Session, *, since: datetime | None = None) -> 
                 published_at=_iso(row[7]),
                 fetched_at=_iso(row[8]),
                 duplicate_of=row[9],
+                views=row[10],
+                forwarded_from=(
+                    ForwardedFrom(channel=row[11], url=row[12]) if row[11] is not None or row[12] is not None else None
+                ),
                 narratives=narratives.get(row[0], []),
             )
         last_id = rows[-1][0]

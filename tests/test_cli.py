@@ -76,7 +76,9 @@ def test_export_on_an_empty_database_prints_nothing(tmp_path):
     result = run("export", "articles", "--format", "jsonl")
     assert (result.returncode, result.stdout) == (0, "")
     csv_out = run("export", "articles", "--format", "csv")
-    assert csv_out.stdout.strip() == "url,source,group,title,text,lang,published_at,fetched_at,duplicate_of,narratives"
+    assert csv_out.stdout.strip() == (
+        "url,source,group,title,text,lang,published_at,fetched_at,duplicate_of,views,forwarded_from,narratives"
+    )
 
 
 def test_export_rejects_a_bad_date_with_usage_status():

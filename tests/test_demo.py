@@ -93,6 +93,9 @@ def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path:
     spikes = [a for a in digest["alerts"] if a["kind"] == "spike" and a["narrative_id"] == WAVE_NARRATIVE]
     assert [a["group"] for a in spikes] == ["russian-state"]
     assert {a["group"] for a in spikes[0]["articles"]} == {"russian-state"}
+    # The demo's Telegram channels are among the evidence (issue 17), named as channels.
+    posts = [a for alert in digest["alerts"] for a in alert["articles"] if a["channel"]]
+    assert posts and all(a["channel"].startswith("@") and "/s/" not in a["url"] for a in posts)
     # Refuting coverage is counted apart from the promoting one.
     row = next(r for r in digest["narratives"] if r["narrative_id"] == WAVE_NARRATIVE)
     assert row["promotes"] >= 3 and row["refutes"] >= 1

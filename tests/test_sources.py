@@ -31,7 +31,10 @@ def test_shipped_catalogue_covers_every_group_with_real_outlets() -> None:
         for url in [*spec.feeds, *spec.sitemaps]:
             host = urlsplit(url).hostname or ""
             assert "." in host and not host.endswith((".example", ".test", ".invalid", "localhost")), url
-        assert spec.feeds, f"{spec.slug} has no feed"
+        assert spec.feeds or spec.telegram, f"{spec.slug} has neither feed nor channel"
+    channels = {channel for s in sources for channel in s.telegram}
+    assert {"tass_agency", "rian_ru", "MID_Russia"} <= channels  # state media and officials (issue 17)
+    assert {s.group for s in sources if s.telegram} >= {"russian-state", "ukrainian", "western"}
 
 
 def _write(tmp_path: Path, body: str) -> Path:
@@ -63,7 +66,7 @@ domains = ["one.example.org"]
         ),
         ('domains = ["one.example.org"]', 'domains = ["https://one.example.org/"]', "field 'domains'"),
         ('languages = ["en"]', 'languages = ["en"]\nlanguage = "en"', "unknown field 'language'"),
-        ('feeds = ["https://one.example.org/rss"]', "feeds = []", "give at least one of feeds, sitemaps or listing"),
+        ('feeds = ["https://one.example.org/rss"]', "feeds = []", "give at least one of feeds, sitemaps, listing"),
     ],
 )
 def test_bad_catalogue_names_the_source_and_field(tmp_path: Path, replace: str, by: str, message: str) -> None:

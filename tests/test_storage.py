@@ -107,6 +107,8 @@ def test_export_records_carry_the_contract_fields_and_active_model_narratives(da
         "published_at": "2025-07-05T00:00:00+00:00",
         "fetched_at": records[0]["fetched_at"],
         "duplicate_of": None,
+        "views": None,  # a Telegram post's (issue 17)
+        "forwarded_from": None,
         "narratives": [{"id": narrative, "score": 0.9123, "stance": "promotes"}],
     }
     assert datetime.fromisoformat(records[0]["fetched_at"]).tzinfo is not None

@@ -27,7 +27,8 @@ from narrative_tracker.crawler.failures import classify_failure, explain_failure
 from narrative_tracker.crawler.feeds import FeedEntry, FeedParseError, ParsedFeed, parse_feed
 from narrative_tracker.crawler.sitemaps import SitemapError, parse_sitemap
 from narrative_tracker.crawler.sources import SourceSpec
-from narrative_tracker.crawler.store import FeedRow, known_url_hashes, update_feed_state
+from narrative_tracker.crawler.spiders.telegram import ChannelPass, Outlet, TelegramReader
+from narrative_tracker.crawler.store import FeedRow, known_url_hashes, telegram_entry_urls, update_feed_state
 from narrative_tracker.crawler.tracker import CrawlTracker
 from narrative_tracker.crawler.urls import is_http, normalize_url, on_domains, url_hash
 from narrative_tracker.storage.database import Database
@@ -52,7 +53,7 @@ MAX_BACKOFF = timedelta(hours=24)
 class Entry:
     """One entry URL of a source (a feed, a sitemap or a listing page) with its stored state."""
 
-    kind: str  # feed | sitemap | listing
+    kind: str  # feed | sitemap | listing | telegram (| telegram-link: an outlet's page a post links to)
     source: SourceSpec
     row: FeedRow
 
@@ -66,13 +67,16 @@ class Link:
     author: str | None = None
 
 
-def plan_entries(sources: Iterable[SourceSpec], rows: dict[str, FeedRow]) -> list[Entry]:
+def plan_entries(
+    sources: Iterable[SourceSpec], rows: dict[str, FeedRow], *, telegram_base_url: str = "https://t.me"
+) -> list[Entry]:
     entries: list[Entry] = []
     for spec in sources:
         kinds = [
             ("feed", spec.feeds),
             ("sitemap", spec.sitemaps),
             ("listing", spec.listing.urls if spec.listing else []),
+            ("telegram", telegram_entry_urls(spec, telegram_base_url)),
         ]
         for kind, urls in kinds:
             entries.extend(Entry(kind, spec, rows[url]) for url in urls if url in rows)
@@ -116,7 +120,7 @@ def _header(response: Response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
-class NewsSpider(scrapy.Spider):
+class NewsSpider(TelegramReader, scrapy.Spider):
     name = "news"
 
     def __init__(
@@ -129,6 +133,7 @@ class NewsSpider(scrapy.Spider):
         index: DuplicateIndex,
         max_articles: int | None = None,
         extraction_pool: Executor | None = None,
+        outlets: list[Outlet] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -140,6 +145,8 @@ class NewsSpider(scrapy.Spider):
         self.tracker = tracker
         self.config = config
         self.budget = max_articles
+        #: Every catalogue outlet, for the links of Telegram posts.
+        self.outlets = outlets or []
         self._requested: set[str] = set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -147,6 +154,9 @@ class NewsSpider(scrapy.Spider):
         for entry in self.entries:
             if entry.row.next_poll_at is not None and entry.row.next_poll_at > now:
                 self.tracker.feeds["postponed"] += 1
+                continue
+            if entry.kind == "telegram":
+                yield self.channel_request(entry, ChannelPass(), depth=0)
                 continue
             yield self._entry_request(entry, entry.row.url, depth=0)
 
@@ -177,7 +187,7 @@ class NewsSpider(scrapy.Spider):
                 digest = hashlib.sha256(response.body).hexdigest()
                 if response.status == 304 or digest == entry.row.content_hash:
                     self.tracker.feeds["not_modified"] += 1
-                    self.tracker.feed_polled(feed_id, success_state(response, digest, status="not-modified"))
+                    self._feed_success(response, entry, digest, status="not-modified")
                     return
             try:
                 links, children = await self._links(entry, response)
@@ -189,11 +199,11 @@ class NewsSpider(scrapy.Spider):
                 self.tracker.feeds["failed"] += 1
                 self.tracker.errors[f"{entry.kind}-parse"] += 1
                 logger.warning("%s (%s): %s", response.url, entry.source.slug, exc)
-                self.tracker.feed_polled(feed_id, failure_state(entry.row, str(exc), self._unhealthy_after))
+                self._feed_failure(entry, str(exc))
                 return
             if depth == 0:
                 self.tracker.feeds["fetched"] += 1
-                self.tracker.feed_polled(feed_id, success_state(response, digest, status="ok"))
+                self._feed_success(response, entry, digest, status="ok")
             if depth < MAX_SITEMAP_DEPTH:
                 for child in children:
                     self.tracker.hold(feed_id)
@@ -207,6 +217,18 @@ class NewsSpider(scrapy.Spider):
     @property
     def _unhealthy_after(self) -> int:
         return self.config.unhealthy_after_failures
+
+    def _feed_success(self, response: Response, entry: Entry, digest: str, *, status: str) -> None:
+        self.tracker.feed_polled(entry.row.id, success_state(response, digest, status=status))
+
+    def _feed_failure(self, entry: Entry, message: str) -> None:
+        state = failure_state(entry.row, message, self._unhealthy_after)
+        if not state["healthy"]:
+            logger.warning(
+                "%s (%s) is unhealthy: %d failures in a row (last: %s); next poll after %s",
+                entry.row.url, entry.source.slug, state["consecutive_failures"], message, state["next_poll_at"],
+            )  # fmt: skip
+        self.tracker.feed_polled(entry.row.id, state)
 
     async def _links(self, entry: Entry, response: Response) -> tuple[list[Link], list[str]]:
         content_type = _header(response, "Content-Type")
@@ -258,21 +280,15 @@ class NewsSpider(scrapy.Spider):
         explained = explain_failure(failure)
         logger.warning("%s (%s): %s", request.url, entry.source.slug, explained)
         if depth > 0:
-            self.tracker.errors[f"sitemap-{kind}"] += 1
+            # A sub-sitemap, or an older page of a channel: the entry itself was read.
+            self.tracker.errors[f"{'telegram' if entry.kind == 'telegram' else 'sitemap'}-{kind}"] += 1
             self.tracker.release(entry.row.id)
             return
         if is_skip:
             self.tracker.skipped[kind] += 1
         self.tracker.feeds["failed"] += 1
         self.tracker.errors[f"{entry.kind}-{kind}"] += 1
-        message = f"{kind}: {explained}"
-        state = failure_state(entry.row, message, self._unhealthy_after)
-        if not state["healthy"]:
-            logger.warning(
-                "%s (%s) is unhealthy: %d failures in a row (last: %s); next poll after %s",
-                entry.row.url, entry.source.slug, state["consecutive_failures"], message, state["next_poll_at"],
-            )  # fmt: skip
-        self.tracker.feed_polled(entry.row.id, state)
+        self._feed_failure(entry, f"{kind}: {explained}")
 
     # -- articles -------------------------------------------------------------------------------
 

@@ -138,12 +138,12 @@ def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
         )
         return
     width = max((len(spec.slug) for spec in catalogue), default=4)
-    click.echo(f"{'SLUG':<{width}}  {'GROUP':<19}  {'LANG':<8}  FEEDS  SITEMAPS  LISTING  UNHEALTHY")
+    click.echo(f"{'SLUG':<{width}}  {'GROUP':<19}  {'LANG':<8}  FEEDS  SITEMAPS  LISTING  CHANNELS  UNHEALTHY")
     for spec in catalogue:
         bad = health.get(spec.slug, {}).get("unhealthy", 0)
         click.echo(
             f"{spec.slug:<{width}}  {spec.group:<19}  {','.join(spec.languages):<8}  {len(spec.feeds):>5}  "
-            f"{len(spec.sitemaps):>8}  {'yes' if spec.listing else 'no':>7}  {bad:>9}"
+            f"{len(spec.sitemaps):>8}  {'yes' if spec.listing else 'no':>7}  {len(spec.telegram):>8}  {bad:>9}"
         )
     summary(f"{len(catalogue)} sources in {app.settings.sources_file}.")
     causes: dict[str, int] = {}
@@ -169,7 +169,8 @@ def list_sources(app: AppContext, as_json: bool, group: str | None) -> None:
 def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no_fetch: bool, as_json: bool) -> int:
     """Validate a catalogue (default: the configured one), then fetch each feed once.
 
-    Reports, per feed, sitemap and listing page: status, item count and newest item date.
+    Reports, per feed, sitemap, listing page and Telegram channel: status, item (post) count and
+    newest item date (a channel without a public preview fails).
     Nothing is stored. Exit status 2 when the file is invalid (naming the source and field), 1
     when an entry point failed, 0 otherwise.
     """
@@ -182,8 +183,10 @@ def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no
     catalogue = load_sources(target)
     groups = Counter(spec.group for spec in catalogue)
     feeds = sum(len(spec.feeds) for spec in catalogue)
+    channels = sum(len(spec.telegram) for spec in catalogue)
     click.echo(
-        f"{target}: {len(catalogue)} sources, {feeds} feeds; "
+        f"{target}: {len(catalogue)} sources, {feeds} feeds"
+        + (f", {channels} Telegram channels; " if channels else "; ")
         + ", ".join(f"{count} {name}" for name, count in sorted(groups.items()))
         + ".",
         err=as_json,
@@ -195,12 +198,12 @@ def check_sources(app: AppContext, path: Path | None, slugs: tuple[str, ...], no
         echo_json(results)
     else:
         width = max((len(r["slug"]) for r in results), default=4)
-        click.echo(f"{'SLUG':<{width}}  {'KIND':<7}  {'STATUS':<6}  {'ITEMS':>5}  {'NEWEST':<25}  URL / ERROR")
+        click.echo(f"{'SLUG':<{width}}  {'KIND':<8}  {'STATUS':<6}  {'ITEMS':>5}  {'NEWEST':<25}  URL / ERROR")
         for r in results:
             items = "" if r["items"] is None else str(r["items"])
             detail = r["url"] + (f"  ({r['error']})" if r["error"] else "")
             newest = (r["newest"] or "")[:25]
-            click.echo(f"{r['slug']:<{width}}  {r['kind']:<7}  {r['status']:<6}  {items:>5}  {newest:<25}  {detail}")
+            click.echo(f"{r['slug']:<{width}}  {r['kind']:<8}  {r['status']:<6}  {items:>5}  {newest:<25}  {detail}")
     failed = sum(r["status"] != "ok" for r in results)
     summary(f"{len(results) - failed} of {len(results)} entry points answered with readable content.")
     causes = failures_by_cause(results)

@@ -71,7 +71,7 @@ def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
     try:
         site.write_catalogue(paths.sources)
         health_port = pipeline.free_port() if keep_running else 0
-        pipeline.write_config(paths, service_port=health_port)
+        pipeline.write_config(paths, service_port=health_port, telegram_base_url=site.telegram_base_url)
         articles = site.articles
         summary(
             f"Serving {len(articles)} articles of {len({a.outlet.slug for a in articles})} invented outlets "

@@ -42,7 +42,8 @@ def articles(app: AppContext, fmt: str, since: datetime | None, out: Path | None
     """Stream every stored article with its narratives from the active model.
 
     Each record has url, source, group, title, text, lang, published_at, fetched_at,
-    duplicate_of and narratives (a list of {id, score, stance}).
+    duplicate_of, views and forwarded_from (a Telegram post's views, and the {channel, url} it
+    was reposted from) and narratives (a list of {id, score, stance}).
     """
     from narrative_tracker.storage.export import FIELDS, iter_article_records
 
@@ -67,6 +68,13 @@ def _write(handle: TextIO, fmt: str, records: Iterator[ArticleRecord], fields: t
     writer = csv.DictWriter(handle, fieldnames=list(fields))
     writer.writeheader()
     for record in records:
-        writer.writerow({**record, "narratives": json.dumps(record["narratives"], ensure_ascii=False)})
+        forwarded = record["forwarded_from"]
+        writer.writerow(
+            {
+                **record,
+                "narratives": json.dumps(record["narratives"], ensure_ascii=False),
+                "forwarded_from": json.dumps(forwarded, ensure_ascii=False) if forwarded is not None else "",
+            }
+        )
         count += 1
     return count

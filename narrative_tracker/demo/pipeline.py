@@ -84,7 +84,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_config(paths: DemoPaths, *, service_port: int = 0) -> Path:
+def write_config(paths: DemoPaths, *, service_port: int = 0, telegram_base_url: str | None = None) -> Path:
     """The demo's settings: the local outlets, fast crawling of 127.0.0.1, the folder channel."""
     settings: dict[str, Any] = {
         "storage": {"database_url": f"sqlite:///{paths.data / 'tracker.db'}"},
@@ -97,6 +97,8 @@ def write_config(paths: DemoPaths, *, service_port: int = 0) -> Path:
             "concurrent_requests_per_domain": 16,
             # Each feed lists its outlet's whole history: take it all in the first crawl.
             "max_articles_per_feed": 1000,
+            # The demo channels' previews, on the local news web.
+            **({"telegram_base_url": telegram_base_url} if telegram_base_url else {}),
         },
         "service": {"bind": "127.0.0.1", "port": service_port},
         "jobs": {

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import tomli_w
 
+from narrative_tracker.demo.channels import CHANNELS, channel_site, plan_posts
 from narrative_tracker.demo.outlets import OUTLETS, Outlet
 from narrative_tracker.demo.pages import article_page, atom_feed, home_page, rss_feed
 from narrative_tracker.demo.world import DEFAULT_SEED, DemoArticle, Writer, live_article
@@ -32,6 +33,11 @@ class DemoSite:
         now = datetime.now(UTC)
         for outlet in OUTLETS:
             self._put_indexes(outlet, now)
+        # Telegram channel previews, under another host name than the outlets ("localhost"), as
+        # t.me is another site than theirs.
+        self.telegram_base_url = web.url("", host="localhost")
+        self.posts = plan_posts(articles, web.base_url, self.telegram_base_url, now=now)
+        self.web.site.update(channel_site(self.posts, self.telegram_base_url))
 
     @property
     def articles(self) -> list[DemoArticle]:
@@ -72,6 +78,7 @@ class DemoSite:
                 "feeds": [self.web.url(outlet.feed_path)],
                 # All outlets live on the one local server; the port is ignored when matching.
                 "domains": ["127.0.0.1"],
+                **({"telegram": channels} if (channels := [c.name for c in CHANNELS if c.outlet == outlet]) else {}),
             }
             for outlet in OUTLETS
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from narrative_tracker.storage.models.base import Base, UTCDateTime, utc_now
@@ -37,5 +37,13 @@ class Article(Base):
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: The first-seen article this one copies, exactly or nearly.
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("articles.id", ondelete="SET NULL"), index=True)
+
+    #: Views of a Telegram post when it was read ("1.2K" is 1200) and the rounding of that number
+    #: (100 for "1.2K", 1 for an exact count): a change smaller than the rounding is not growth.
+    views: Mapped[int | None] = mapped_column(Integer)
+    views_granularity: Mapped[int | None] = mapped_column(Integer)
+    #: A reposted Telegram post: the channel it was forwarded from, and that post's URL when public.
+    forwarded_from_channel: Mapped[str | None] = mapped_column(Text)
+    forwarded_from_url: Mapped[str | None] = mapped_column(Text, index=True)
 
     source: Mapped[Source] = relationship(lazy="joined", innerjoin=True)

@@ -52,6 +52,10 @@ class EvidenceArticle:
     score: float
     evidence: str
     published_at: str | None
+    #: "@channel" when the article is a Telegram post, else "".
+    channel: str = ""
+    #: How the story spread on Telegram: "first posted by X, reposted by Y, Z" ("" when not reposted).
+    spread: str = ""
 
 
 @dataclass
@@ -177,6 +181,9 @@ def _view(alert: AlertRecord, articles: dict[int, EvidenceArticle], names: dict[
         shown = own + pushers
     else:
         shown = evidence[:ARTICLES_PER_ALERT]
+    if not any(a.channel for a in shown):
+        # Narratives often appear on Telegram first: the best post behind the alert is shown too.
+        shown += [a for a in evidence if a.channel][:1]
     name = None
     if alert.narrative_id:
         name = names.get(alert.narrative_id) or names.get(coarse_of(alert.narrative_id))
@@ -247,7 +254,63 @@ def _evidence_articles(session: Session, alerts: list[AlertRecord], active: str)
             evidence=str(sentences[0]) if sentences else "",
             published_at=row.published_at.isoformat() if row.published_at else None,
         )
+    for article_id, (channel, spread) in telegram_spread(session, list(found)).items():
+        found[article_id].channel, found[article_id].spread = channel, spread
     return found
+
+
+#: Reposts named in one "reposted by" line; more are counted.
+REPOSTS_NAMED = 5
+
+
+def _channel_of(url: str, feed_url: str | None) -> str:
+    """The channel of a Telegram post (its URL is ``BASE/CHANNEL/ID`` and its feed ``BASE/s/CHANNEL``)."""
+    if not feed_url or "/s/" not in feed_url:
+        return ""
+    channel = feed_url.rstrip("/").rsplit("/", 1)[-1]
+    path = url.split("://", 1)[-1].split("/")
+    return channel if len(path) >= 3 and path[1] == channel else ""
+
+
+def telegram_spread(session: Session, ids: list[int]) -> dict[int, tuple[str, str]]:
+    """For each article: its channel ("@name" or "") and, when its story was reposted on Telegram,
+    "first posted by X, reposted by Y, Z" (X the first-seen copy, Y and Z the reposts, by time)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Article.id, Article.url, Article.duplicate_of_id, Feed.url).outerjoin(Feed, Feed.id == Article.feed_id)
+        .where(Article.id.in_(ids))
+    ).all()  # fmt: skip
+    roots = {row[0]: row[2] or row[0] for row in rows}
+    family = session.execute(
+        select(
+            Article.id, Article.url, Article.duplicate_of_id, Article.forwarded_from_url, Article.published_at,
+            Source.name, Feed.url,
+        )
+        .join(Source, Source.id == Article.source_id)
+        .outerjoin(Feed, Feed.id == Article.feed_id)
+        .where((Article.id.in_(set(roots.values()))) | (Article.duplicate_of_id.in_(set(roots.values()))))
+    ).all()  # fmt: skip
+    label: dict[int, str] = {}
+    reposts: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for article_id, url, original, forwarded, published, outlet, feed_url in family:
+        channel = _channel_of(url, feed_url)
+        label[article_id] = f"@{channel} ({outlet})" if channel else outlet
+        if original is not None and forwarded is not None:
+            when = published.isoformat() if published else ""
+            reposts[original].append((when, article_id))
+    result: dict[int, tuple[str, str]] = {}
+    for article_id, url, _, feed_url in rows:
+        channel = _channel_of(url, feed_url)
+        root = roots[article_id]
+        shared = sorted(reposts.get(root, []))
+        spread = ""
+        if shared and root in label:
+            names = list(dict.fromkeys(label[i] for _, i in shared))
+            more = f" and {len(names) - REPOSTS_NAMED} more" if len(names) > REPOSTS_NAMED else ""
+            spread = f"first posted by {label[root]}, reposted by {', '.join(names[:REPOSTS_NAMED])}{more}"
+        result[article_id] = (f"@{channel}" if channel else "", spread)
+    return result
 
 
 def _series(session: Session, narrative_id: str, day: date) -> Series:
