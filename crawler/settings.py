@@ -39,13 +39,16 @@ RETRY_EXCEPTIONS = [
 #: every component listed there while ordering them, and some import aiohttp, tldextract and
 #: requests (0.2 s at every crawl's start). With Scrapy's request fingerprints (DUPEFILTER_CLASS)
 #: they cost a plain Scrapy crawl of the benchmark's pages about 0.15 ms of its 1.1 ms per page.
-#: (RefererMiddleware stays: RedirectMiddleware warns at every start without it.)
+#: (RefererMiddleware stays: RedirectMiddleware warns at every start without it.) No proxy either:
+#: HttpProxyMiddleware would send requests to a proxy named in ``http_proxy``, which resolves the
+#: hosts itself, out of reach of the private-address check on the addresses actually connected to.
 UNUSED_COMPONENTS = {
     "DOWNLOADER_MIDDLEWARES_BASE": {
         "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware",
         "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware",
         "scrapy.downloadermiddlewares.cookies.CookiesMiddleware",
         "scrapy.downloadermiddlewares.stats.DownloaderStats",
+        "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware",
     },
     "SPIDER_MIDDLEWARES_BASE": {
         "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware",
