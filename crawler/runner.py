@@ -75,8 +75,12 @@ def run_crawl(
     stop: StopFlag | None = None,
     timeout: float | None = None,
     progress: Progress | None = None,
+    worker_mode: bool = False,
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
+
+    ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
+    process through the database (``crawler.limiter``) and the crawl process dies with its caller.
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
     ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
@@ -85,6 +89,9 @@ def run_crawl(
     StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
     """
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
+    if worker_mode:
+        plan["shared_limits"] = True
+        plan["die_with_parent"] = os.getpid()
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
     return _run_child(plan, stop=stop, timeout=limit, progress=progress)
 

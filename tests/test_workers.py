@@ -1,0 +1,248 @@
+"""Crawl and classify on worker processes through RabbitMQ, with PostgreSQL as the shared store.
+
+Real components: a news web on 127.0.0.1, the machine's RabbitMQ and PostgreSQL, worker
+processes started with ``narrative-tracker worker``. Scaled down from the issue's 40 sources x
+100 articles (and 20,000 classified articles) to keep these tests under a minute on two cores;
+``bench/workers.py`` runs the full size.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from narrative_tracker.newsweb import NewsWeb
+from narrative_tracker.settings import load_settings
+from narrative_tracker.storage.database import Database, open_database
+from narrative_tracker.storage.models import Article, ClassifiedArticle, QueueTask, QueueWorker
+
+from helpers.polling import wait_for
+from helpers.queue import (
+    build_web,
+    cli,
+    fresh_postgres,
+    paragraphs,
+    purge_queues,
+    start_worker,
+    stop_workers,
+    write_setup,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pg_url(postgres_server_url: str) -> Iterator[str]:
+    try:
+        purge_queues()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"RabbitMQ at 127.0.0.1:5672 did not answer: {exc}")
+    with fresh_postgres(postgres_server_url) as url:
+        yield url
+
+
+@pytest.fixture
+def web() -> Iterator[NewsWeb]:
+    server = NewsWeb().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _db(config: Path) -> Database:
+    return open_database(load_settings(config).database_url)
+
+
+def _articles(db: Database) -> tuple[int, int]:
+    with db.session() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Article)) or 0,
+            session.scalar(select(func.count(func.distinct(Article.url)))) or 0,
+        )
+
+
+def test_two_workers_crawl_every_article_once_within_the_domain_limit(
+    web: NewsWeb, pg_url: str, tmp_path: Path
+) -> None:
+    sources, articles = 8, 25
+    urls = build_web(web, sources, articles, delay=0.05)
+    # Every source is on 127.0.0.1, one domain: two workers x two crawls at once x two requests
+    # each could reach 8 at once; the shared limit is 2.
+    config = write_setup(tmp_path, web, sources, pg_url, concurrent_requests_per_domain=2)
+    db = _db(config)
+    workers = [start_worker(config, "--concurrency", "2", log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        result = cli(config, "crawl", "--json", timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert _articles(db) == (len(urls), len(urls))
+        with db.session() as session:
+            stored = set(session.scalars(select(Article.url)))
+            done = session.scalar(select(func.count()).where(QueueTask.status == "done"))
+            ran_on = set(session.scalars(select(QueueTask.worker)))
+        assert stored == set(urls)
+        assert done == sources
+        assert len(ran_on) == 2  # both workers took crawl tasks
+        assert 1 <= web.peak_concurrency <= 2
+    finally:
+        statuses = stop_workers(workers)
+        db.dispose()
+    assert statuses == [0, 0]
+
+
+def test_a_sigkilled_worker_loses_and_duplicates_nothing(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    sources, articles = 3, 30
+    urls = build_web(web, sources, articles, delay=0.1)
+    config = write_setup(tmp_path, web, sources, pg_url, concurrent_requests_per_domain=1)
+    db = _db(config)
+    workers = [start_worker(config, log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        queued = cli(config, "crawl", "--no-wait")
+        assert queued.returncode == 0, queued.stderr
+
+        def crawling_worker() -> tuple[str, str] | None:
+            with db.session() as session:
+                if (session.scalar(select(func.count()).select_from(Article)) or 0) < 5:
+                    return None
+                row = session.execute(
+                    select(QueueTask.message_id, QueueTask.worker).where(QueueTask.status == "running")
+                ).first()
+            return (row[0], row[1]) if row else None
+
+        message_id, name = wait_for(crawling_worker, 60, "a worker storing articles")
+        victim = next(w for w in workers if name.endswith(f":{w.pid}"))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+
+        def all_done() -> bool:
+            with db.session() as session:
+                return session.scalar(select(func.count()).where(QueueTask.status == "done")) == sources
+
+        wait_for(all_done, 120, "every crawl task done after the kill", interval=0.5)
+        assert _articles(db) == (len(urls), len(urls))
+        with db.session() as session:
+            task = session.get(QueueTask, message_id)
+            assert task is not None
+            assert task.deliveries == 2 and task.status == "done" and task.worker != name
+    finally:
+        statuses = stop_workers(workers)
+        db.dispose()
+    assert statuses[workers.index(victim)] == -signal.SIGKILL
+    assert [s for w, s in zip(workers, statuses, strict=True) if w is not victim] == [0]
+
+
+def test_two_workers_classify_each_article_once(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from helpers.models import install_model
+
+    config = write_setup(tmp_path, web, 1, pg_url)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write("classify_batch = 100\n")
+    settings = load_settings(config)
+    db = open_database(settings.database_url)
+    version = install_model(settings.models_dir, db)
+    total = 1000
+    with db.session() as session:
+        from narrative_tracker.storage.models import Source
+
+        source = Source(slug="x", name="X", group="western", country="GB")
+        session.add(source)
+        session.flush()
+        session.add_all(
+            Article(
+                source_id=source.id,
+                url=f"https://example.org/{n}",
+                url_hash=f"{n:040x}",
+                title=f"Story {n}",
+                text=" ".join(paragraphs(1, n)),
+                lang="en",
+                fetched_at=datetime.now(UTC),
+            )
+            for n in range(total)
+        )
+    workers = [start_worker(config, "--queues", "classify", log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        result = cli(config, "classify", "--json", timeout=180)
+        assert result.returncode == 0, result.stderr
+        with db.session() as session:
+            classified = session.scalar(
+                select(func.count()).select_from(ClassifiedArticle).where(ClassifiedArticle.model_version == version)
+            )
+            batches = session.scalars(select(QueueTask).where(QueueTask.queue == "classify")).all()
+        assert classified == total
+        assert len(batches) == total // 100 and all(b.status == "done" for b in batches)
+        assert sum(b.stats["articles"] for b in batches) == total  # none classified twice
+    finally:
+        statuses = stop_workers(workers)
+        db.dispose()
+    assert statuses == [0, 0]
+
+
+def test_a_poison_task_is_parked_and_reported(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    import json
+
+    from narrative_tracker.jobs.queue import make_broker
+
+    config = write_setup(tmp_path, web, 1, pg_url)
+    settings = load_settings(config)
+    db = open_database(settings.database_url)
+    broker = make_broker(settings, db)
+    message = broker.get_actor("crawl_source").message("s0")
+    with db.session() as session:
+        # As if its worker had died during each of its three deliveries.
+        session.add(QueueTask(message_id=message.message_id, queue="crawl", subject="s0", batch="b", deliveries=3))
+    broker.enqueue(message)
+    broker.close()
+    workers = [start_worker(config, "--queues", "crawl", log=tmp_path / "w.log")]
+    try:
+
+        def parked() -> bool:
+            with db.session() as session:
+                task = session.get(QueueTask, message.message_id)
+                return task is not None and task.status == "parked"
+
+        wait_for(parked, 60, "the poison task parked")
+        wait_for(lambda: _live_workers(db) == 1, 30, "the worker's heartbeat")
+        status = cli(config, "workers", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        shown = json.loads(status.stdout)
+        assert [t["id"] for t in shown["failed_last_hour"]] == [message.message_id]
+        assert shown["failed_last_hour"][0]["status"] == "parked"
+        assert len(shown["workers"]) == 1 and shown["workers"][0]["pid"] == workers[0].pid
+        assert shown["workers"][0]["queues"] == ["crawl"]
+        assert shown["queues"]["crawl"]["ready"] == 0
+    finally:
+        statuses = stop_workers(workers)
+        db.dispose()
+    assert statuses == [0]
+
+
+def _live_workers(db: Database) -> int:
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(QueueWorker)) or 0
+
+
+def test_a_broker_with_sqlite_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[queue]\nbroker_url = "amqp://guest:guest@127.0.0.1:5672//"\n')
+    result = cli(config, "crawl")
+    assert result.returncode == 2
+    assert "[queue] broker_url" in result.stderr and "PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    result = cli(config, "worker")
+    assert result.returncode == 2 and "broker_url" in result.stderr and "Traceback" not in result.stderr
+    bad = cli(config, "worker", "--queues", "crawl,nope")
+    assert bad.returncode == 2 and "--queues" in bad.stderr
