@@ -84,7 +84,20 @@ def _worker() -> WorkerContext:
 # -- the actors ------------------------------------------------------------------------------
 
 
-def crawl_source(slug: str) -> dict[str, Any]:
+#: Stats of the task each thread just ran, by message id, for the recorder (actors return None:
+#: Dramatiq warns about a return value without its results backend, which this does not need).
+_results: dict[str, dict[str, Any]] = {}
+
+
+def _keep(stats: dict[str, Any]) -> None:
+    from dramatiq.middleware import CurrentMessage
+
+    message = CurrentMessage.get_current_message()
+    if message is not None:
+        _results[message.message_id] = stats
+
+
+def crawl_source(slug: str) -> None:
     """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process)."""
     from narrative_tracker.crawler.runner import run_crawl
     from narrative_tracker.jobs.locks import AdvisoryLock, acquire_waiting, close
@@ -99,10 +112,10 @@ def crawl_source(slug: str) -> dict[str, Any]:
         close(lock)
     if stats.get("interrupted"):
         raise TaskHandedBack(f"crawl of {slug!r} stopped with its worker; it goes back to the queue")
-    return stats
+    _keep(stats)
 
 
-def classify_batch(article_ids: list[int], version: str) -> dict[str, Any]:
+def classify_batch(article_ids: list[int], version: str) -> None:
     """Classify these articles with model ``version``, each once (see ``classifier.classify.classify_ids``)."""
     from narrative_tracker.classifier.classify import classify_ids
     from narrative_tracker.classifier.service import ensure_model
@@ -110,7 +123,7 @@ def classify_batch(article_ids: list[int], version: str) -> dict[str, Any]:
 
     ctx = _worker()
     model = ensure_model(ctx.settings, ctx.database, version=version)
-    return classify_ids(ctx.database, model, load_taxonomy(ctx.settings.taxonomy_file), list(article_ids))
+    _keep(classify_ids(ctx.database, model, load_taxonomy(ctx.settings.taxonomy_file), list(article_ids)))
 
 
 # -- the broker ------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -23,6 +25,8 @@ from narrative_tracker.storage.models import Article, ClassifiedArticle, QueueTa
 
 from helpers.polling import wait_for
 from helpers.queue import (
+    BROKER_URL,
+    CuttableProxy,
     build_web,
     cli,
     fresh_postgres,
@@ -246,3 +250,34 @@ def test_worker_without_a_broker_says_what_to_set(tmp_path: Path) -> None:
     assert result.returncode == 2 and "broker_url" in result.stderr and "Traceback" not in result.stderr
     bad = cli(config, "worker", "--queues", "crawl,nope")
     assert bad.returncode == 2 and "--queues" in bad.stderr
+
+
+def test_the_crawl_completes_after_a_broker_outage(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    sources, articles = 4, 20
+    urls = build_web(web, sources, articles, delay=0.1)
+    upstream = urlsplit(BROKER_URL)
+    proxy = CuttableProxy((upstream.hostname or "127.0.0.1", upstream.port or 5672)).start()
+    config = write_setup(tmp_path, web, sources, pg_url, broker_url=proxy.url, concurrent_requests_per_domain=1)
+    db = _db(config)
+    workers = [start_worker(config, log=tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        queued = cli(config, "crawl", "--no-wait")
+        assert queued.returncode == 0, queued.stderr
+        wait_for(lambda: _articles(db)[0] >= 5, 60, "the crawl under way")
+        proxy.cut()  # every worker loses the broker mid-crawl
+        time.sleep(4)
+        proxy.resume()
+
+        def all_done() -> bool:
+            with db.session() as session:
+                return session.scalar(select(func.count()).where(QueueTask.status == "done")) == sources
+
+        wait_for(all_done, 150, "every crawl task done after the outage", interval=0.5)
+        assert _articles(db) == (len(urls), len(urls))
+    finally:
+        statuses = stop_workers(workers)
+        proxy.cut()
+        db.dispose()
+    assert statuses == [0, 0]
+    logs = "".join((tmp_path / f"w{i}.log").read_text(errors="replace") for i in range(2))
+    assert "connection error" in logs.lower()  # the outage was seen, logged, and survived

@@ -32,10 +32,13 @@ def worker(app: AppContext, queues: str, concurrency: int) -> None:
     On SIGTERM a running classify batch finishes, a running crawl stores what it fetched and goes
     back to the queue; then the worker exits with status 0.
     """
+    import logging
+
     from narrative_tracker.jobs.worker import parse_queues, run_worker
 
     names = parse_queues(queues)
     _require_broker(app)
+    logging.getLogger("pika").setLevel(logging.WARNING)  # a line per connection step at INFO
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:

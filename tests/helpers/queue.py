@@ -3,10 +3,13 @@ worker processes started and stopped, and the broker's queues emptied first."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +47,9 @@ def build_web(web: NewsWeb, sources: int, articles: int, *, delay: float) -> lis
     return urls
 
 
-def write_setup(tmp_path: Path, web: NewsWeb, sources: int, database_url: str, **crawler: object) -> Path:
+def write_setup(
+    tmp_path: Path, web: NewsWeb, sources: int, database_url: str, *, broker_url: str = BROKER_URL, **crawler: object
+) -> Path:
     catalogue = tmp_path / "sources.toml"
     catalogue.write_text(
         "".join(
@@ -56,7 +61,7 @@ def write_setup(tmp_path: Path, web: NewsWeb, sources: int, database_url: str, *
     options: dict[str, object] = {"extraction_workers": 0, "download_timeout": 10.0, **crawler}
     config = write_config(tmp_path / "home", catalogue, database_url, **options)
     with config.open("a", encoding="utf-8") as handle:
-        handle.write(f'\n[queue]\nbroker_url = "{BROKER_URL}"\nmax_retries = 1\n')
+        handle.write(f'\n[queue]\nbroker_url = "{broker_url}"\nmax_retries = 1\n')
     return config
 
 
@@ -125,3 +130,73 @@ def stop_workers(workers: list[subprocess.Popen[bytes]], *, timeout: float = 60)
             worker.kill()
             statuses.append(None)
     return statuses
+
+
+class CuttableProxy:
+    """A TCP proxy on 127.0.0.1 to the broker that can be cut (every connection closed, nothing
+    accepted) and resumed on the same port: a broker outage without stopping the shared RabbitMQ."""
+
+    def __init__(self, upstream: tuple[str, int] = ("127.0.0.1", 5672)) -> None:
+        self.upstream = upstream
+        self.port = 0
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._listener: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self) -> CuttableProxy:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def cut(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    resume = start
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # cut
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    server.close()
+                    return
+                self._sockets.update((client, server))
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
