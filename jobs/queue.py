@@ -255,4 +255,3 @@ def _record_end(database: Database, message: Any, result: Any, exception: BaseEx
 def _describe(exception: BaseException) -> str:
     text = str(exception) or type(exception).__name__
     return text[:2000]
-

@@ -55,9 +55,7 @@ class _ProgressLine:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--no-wait", is_flag=True, help="With a broker: return once the crawl tasks are queued.")
 @click.pass_obj
-def crawl(
-    app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool, no_wait: bool
-) -> None:
+def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool, no_wait: bool) -> None:
     """Crawl the outlets of the sources catalogue once, now.
 
     Feeds, news sitemaps and listing pages are polled (conditional requests), new article pages
