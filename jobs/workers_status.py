@@ -57,6 +57,12 @@ def task_counts(database: Database) -> dict[str, dict[str, int]]:
     return counts
 
 
+def live_worker_count(database: Database) -> int:
+    with database.session() as session:
+        query = select(func.count()).select_from(QueueWorker).where(QueueWorker.heartbeat_at >= utc_now() - LIVE_WITHIN)
+        return session.scalar(query) or 0
+
+
 def workers_status(settings: Settings, database: Database) -> dict[str, Any]:
     now = utc_now()
     with database.session() as session:

@@ -223,6 +223,20 @@ def test_a_poison_task_is_parked_and_reported(web: NewsWeb, pg_url: str, tmp_pat
         assert len(shown["workers"]) == 1 and shown["workers"][0]["pid"] == workers[0].pid
         assert shown["workers"][0]["queues"] == ["crawl"]
         assert shown["queues"]["crawl"]["ready"] == 0
+
+        from narrative_tracker.jobs.health import Metrics
+
+        metrics = Metrics(db, [], lambda: False, settings).render().decode()
+        assert 'narrative_tracker_queue_tasks{queue="crawl",status="parked"} 1.0' in metrics
+        assert 'narrative_tracker_queue_depth{queue="crawl",state="ready"} 0.0' in metrics
+        assert "narrative_tracker_workers_live 1.0" in metrics
+
+        from datetime import UTC, datetime
+
+        from narrative_tracker.trends.digest.content import build_digest
+
+        digest = build_digest(db, datetime.now(UTC).date(), [], timezone="UTC", names={})
+        assert digest.notes["tasks_parked"] == [{"queue": "crawl", "subject": "s0", "deliveries": 4}]
     finally:
         statuses = stop_workers(workers)
         db.dispose()
