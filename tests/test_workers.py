@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
+from narrative_tracker.jobs.base import JobContext
+from narrative_tracker.jobs.crawl import run as crawl_job
 from narrative_tracker.newsweb import NewsWeb
 from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.database import Database, open_database
@@ -275,18 +279,19 @@ def test_the_crawl_completes_after_a_broker_outage(web: NewsWeb, pg_url: str, tm
     db = _db(config)
     workers = [start_worker(config, log=tmp_path / f"w{i}.log") for i in range(2)]
     try:
-        queued = cli(config, "crawl", "--no-wait")
-        assert queued.returncode == 0, queued.stderr
+        # The scheduler's crawl job: it sends one task per source and waits for them.
+        job: dict[str, Any] = {}
+        runner = threading.Thread(
+            target=lambda: job.update(crawl_job(JobContext(settings=load_settings(config), database=db)))
+        )
+        runner.start()
         wait_for(lambda: _articles(db)[0] >= 5, 60, "the crawl under way")
         proxy.cut()  # every worker loses the broker mid-crawl
         time.sleep(4)
         proxy.resume()
-
-        def all_done() -> bool:
-            with db.session() as session:
-                return session.scalar(select(func.count()).where(QueueTask.status == "done")) == sources
-
-        wait_for(all_done, 150, "every crawl task done after the outage", interval=0.5)
+        runner.join(timeout=150)
+        assert not runner.is_alive()
+        assert job["tasks"]["done"] == sources and not job["timed_out"]
         assert _articles(db) == (len(urls), len(urls))
     finally:
         statuses = stop_workers(workers)
