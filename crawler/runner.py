@@ -92,6 +92,10 @@ def run_crawl(
     if worker_mode:
         plan["shared_limits"] = True
         plan["die_with_parent"] = os.getpid()
+        # A task crawls one source: starting a fork server that preloads trafilatura and the
+        # language model for it cost more than the extraction it spreads (the worker processes
+        # are the parallelism here).
+        plan["crawler"]["extraction_workers"] = 0
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
     return _run_child(plan, stop=stop, timeout=limit, progress=progress)
 
