@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -300,3 +301,35 @@ def test_the_crawl_completes_after_a_broker_outage(web: NewsWeb, pg_url: str, tm
     assert statuses == [0, 0]
     logs = "".join((tmp_path / f"w{i}.log").read_text(errors="replace") for i in range(2))
     assert "connection error" in logs.lower()  # the outage was seen, logged, and survived
+
+
+def test_sigterm_hands_a_running_crawl_back_and_exits_0(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    sources, articles = 1, 30
+    urls = build_web(web, sources, articles, delay=0.2)
+    config = write_setup(tmp_path, web, sources, pg_url, concurrent_requests_per_domain=1)
+    db = _db(config)
+    first = start_worker(config, "--queues", "crawl", log=tmp_path / "w0.log")
+    later: list[subprocess.Popen[bytes]] = []
+    try:
+        assert cli(config, "crawl", "--no-wait").returncode == 0
+        wait_for(lambda: _articles(db)[0] >= 3, 60, "the crawl under way")
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0
+        with db.session() as session:
+            task = session.scalars(select(QueueTask)).one()
+            assert task.status == "retrying" and "goes back to the queue" in (task.error or "")
+        later.append(start_worker(config, "--queues", "crawl", log=tmp_path / "w1.log"))
+
+        def done() -> bool:
+            with db.session() as session:
+                return session.scalars(select(QueueTask.status)).one() == "done"
+
+        wait_for(done, 90, "the handed-back crawl finished by another worker", interval=0.5)
+        assert _articles(db) == (len(urls), len(urls))
+        with db.session() as session:
+            task = session.scalars(select(QueueTask)).one()
+            assert task.deliveries == 2 and task.worker.endswith(f":{later[0].pid}")
+    finally:
+        statuses = stop_workers([first, *later])
+        db.dispose()
+    assert statuses == [0, 0]
