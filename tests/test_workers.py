@@ -333,3 +333,38 @@ def test_sigterm_hands_a_running_crawl_back_and_exits_0(web: NewsWeb, pg_url: st
         statuses = stop_workers([first, *later])
         db.dispose()
     assert statuses == [0, 0]
+
+
+def test_a_source_locked_by_another_crawl_waits_for_it(web: NewsWeb, pg_url: str, tmp_path: Path) -> None:
+    from narrative_tracker.jobs.locks import AdvisoryLock, close
+
+    urls = build_web(web, 1, 5, delay=0)
+    config = write_setup(tmp_path, web, 1, pg_url)
+    db = _db(config)
+    # As if another worker were crawling s0: the task must wait for the lock, not crawl beside it.
+    holder = AdvisoryLock(pg_url, "crawl-source:s0")
+    assert holder.try_acquire()
+    workers = [start_worker(config, "--queues", "crawl", log=tmp_path / "w.log")]
+    try:
+        assert cli(config, "crawl", "--no-wait").returncode == 0
+
+        def waiting() -> bool:
+            with db.session() as session:
+                return session.scalars(select(QueueTask.status)).one() == "running"
+
+        wait_for(waiting, 30, "the task started")
+        time.sleep(3)
+        assert _articles(db) == (0, 0) and not web.requests_for("/s0/rss.xml")
+        close(holder)
+
+        def done() -> bool:
+            with db.session() as session:
+                return session.scalars(select(QueueTask.status)).one() == "done"
+
+        wait_for(done, 60, "the crawl once the lock was free", interval=0.5)
+        assert _articles(db) == (len(urls), len(urls))
+    finally:
+        close(holder)
+        statuses = stop_workers(workers)
+        db.dispose()
+    assert statuses == [0]
