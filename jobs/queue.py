@@ -84,17 +84,14 @@ def _worker() -> WorkerContext:
 # -- the actors ------------------------------------------------------------------------------
 
 
-#: Stats of the task each thread just ran, by message id, for the recorder (actors return None:
-#: Dramatiq warns about a return value without its results backend, which this does not need).
-_results: dict[str, dict[str, Any]] = {}
+#: Stats of the task each worker thread just ran, by thread, for the recorder's after-hook (which
+#: runs in the same thread). Actors return None: Dramatiq warns about a return value without its
+#: results backend, which this does not need.
+_results: dict[int, dict[str, Any]] = {}
 
 
 def _keep(stats: dict[str, Any]) -> None:
-    from dramatiq.middleware import CurrentMessage
-
-    message = CurrentMessage.get_current_message()
-    if message is not None:
-        _results[message.message_id] = stats
+    _results[threading.get_ident()] = stats
 
 
 def crawl_source(slug: str) -> None:
@@ -133,7 +130,7 @@ def make_broker(settings: Settings, database: Database) -> dramatiq.Broker:
     """A RabbitMQ broker for ``[queue] broker_url`` with the two actors declared on it."""
     import dramatiq
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
-    from dramatiq.middleware import CurrentMessage, Retries
+    from dramatiq.middleware import Retries
 
     if not settings.queue.broker_url:
         raise QueueError("no broker: set [queue] broker_url (e.g. amqp://guest:guest@127.0.0.1:5672//)")
@@ -144,7 +141,6 @@ def make_broker(settings: Settings, database: Database) -> dramatiq.Broker:
             middleware=[
                 # First: its after-hooks run last, once Retries has said whether the task is retried.
                 task_recorder(database, settings.queue.max_deliveries),
-                CurrentMessage(),
                 Retries(max_retries=settings.queue.max_retries, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
             ],
         )
@@ -198,7 +194,7 @@ def task_recorder(database: Database, max_deliveries: int) -> dramatiq.Middlewar
         def after_process_message(
             self, broker: Any, message: Any, *, result: Any = None, exception: BaseException | None = None
         ) -> None:
-            _record_end(database, message, result, exception)
+            _record_end(database, message, _results.pop(threading.get_ident(), None), exception)
 
     return TaskRecorder()
 

@@ -8,6 +8,7 @@ processes started with ``narrative-tracker worker``. Scaled down from the issue'
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,6 +92,8 @@ def test_two_workers_crawl_every_article_once_within_the_domain_limit(
     try:
         result = cli(config, "crawl", "--json", timeout=180)
         assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["new_articles"] == len(urls) and summary["tasks"]["done"] == sources
         assert _articles(db) == (len(urls), len(urls))
         with db.session() as session:
             stored = set(session.scalars(select(Article.url)))
