@@ -129,3 +129,81 @@ def classify_stored(
         "articles_per_second": round(done / seconds, 1) if seconds > 0 and done else None,
         "interrupted": stop_requested(stop) and done < total,
     }
+
+
+def classify_ids(db: Database, model: LoadedModel, taxonomy: Taxonomy | None, ids: list[int]) -> dict[str, Any]:
+    """Classify the named articles with ``model``, each at most once per model version, in one transaction.
+
+    The ``classified_articles`` rows are claimed first (``ON CONFLICT DO NOTHING``): a batch delivered
+    twice, even to two workers at once, classifies each article once (the second claim waits for the
+    first transaction and then finds the rows taken). Ids of deleted articles are skipped.
+    """
+    started = time.perf_counter()
+    with db.session() as session:
+        dialect = session.get_bind().dialect.name
+        insert_of = _dialect_insert(dialect)
+        now = utc_now()
+        existing = set(session.scalars(select(Article.id).where(Article.id.in_(ids))))
+        claim = (
+            insert_of(ClassifiedArticle)
+            .values([{"article_id": i, "model_version": model.version, "classified_at": now} for i in sorted(existing)])
+            .on_conflict_do_nothing(index_elements=["article_id", "model_version"])
+            .returning(ClassifiedArticle.article_id)
+        )
+        claimed = sorted(session.scalars(claim)) if existing else []
+        rows = (
+            session.execute(select(Article.id, Article.title, Article.text).where(Article.id.in_(claimed))).all()
+            if claimed
+            else []
+        )
+        predictions = (
+            analyse(
+                model.pipeline,
+                [compose_document(title, text) for _, title, text in rows],
+                explainer=model.explainer,
+                taxonomy=taxonomy,
+            )
+            if rows
+            else []
+        )
+        found = [
+            {
+                "article_id": article_id,
+                "model_version": model.version,
+                "narrative_id": flag.id,
+                "score": flag.score,
+                "stance": flag.stance,
+                "evidence": flag.evidence,
+                "terms": [[term, weight] for term, weight in flag.terms],
+                "created_at": now,
+            }
+            for (article_id, _, _), prediction in zip(rows, predictions, strict=True)
+            for flag in prediction
+        ]
+        if found:
+            session.execute(insert(Classification), found)
+    return {
+        "model": model.version,
+        "articles": len(rows),
+        "already_classified": len(existing) - len(claimed),
+        "flagged_articles": sum(1 for p in predictions if p),
+        "flags": len(found),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _dialect_insert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def pending_ids(db: Database, version: str, *, after: int = 0, limit: int = 10_000) -> list[int]:
+    """Ids of articles not yet classified by ``version``, in id order, after ``after``."""
+    with db.session() as session:
+        query = select(Article.id).where(_selection(version, None), Article.id > after)
+        return list(session.scalars(query.order_by(Article.id).limit(limit)))

@@ -97,7 +97,10 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     index = load_duplicate_index(database, config.duplicate_threshold, config.duplicate_window_days)
 
     log_level = plan.get("log_level", "WARNING")
-    process = CrawlerProcess(scrapy_settings(config, log_level=log_level))
+    settings = scrapy_settings(config, log_level=log_level)
+    if plan.get("shared_limits"):
+        _share_politeness(settings, plan["database_url"], config.download_delay)
+    process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
     memory = PeakMemory()
 
@@ -159,6 +162,37 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     return 0
 
 
+def _share_politeness(settings: dict[str, Any], database_url: str, delay: float) -> None:
+    """Per-domain places and delay kept in PostgreSQL for every crawl process (``crawler.limiter``).
+
+    Last of the downloader middlewares, so that nothing between it and the network holds a
+    request that holds a place; Scrapy's own delay is off (the shared pace replaces it), its own
+    per-domain concurrency stays (a process never has more in flight than the installation).
+    """
+    settings["DOWNLOADER_MIDDLEWARES"] = {
+        **settings.get("DOWNLOADER_MIDDLEWARES", {}),
+        "narrative_tracker.crawler.limiter.SharedPolitenessMiddleware": 990,
+    }
+    settings["NT_SHARED_LIMITS_DATABASE"] = database_url
+    settings["NT_SHARED_DOWNLOAD_DELAY"] = delay
+    settings["DOWNLOAD_DELAY"] = 0
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: be killed when the process that started this one dies (a SIGKILLed worker must not
+    leave its crawl running, holding nothing, beside the crawl of the task's redelivery)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call
+        os._exit(1)
+
+
 def _tune_garbage_collector() -> None:
     """Collect less often during the crawl, and never re-walk what start-up made.
 
@@ -190,6 +224,8 @@ def _check(
 def main() -> int:
     events = _event_stream()
     plan = json.loads(sys.stdin.read())
+    if plan.get("die_with_parent"):
+        _die_with_parent(int(plan["die_with_parent"]))
     # Scrapy installs the root log handler (LOG_LEVEL, on stderr) when the crawl process starts.
     status = run(plan, events)
     # Everything is stored, the workers are shut down and the summary is out: skip the

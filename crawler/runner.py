@@ -77,8 +77,12 @@ def run_crawl(
     stop: StopFlag | None = None,
     timeout: float | None = None,
     progress: Progress | None = None,
+    worker_mode: bool = False,
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
+
+    ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
+    process through the database (``crawler.limiter``) and the crawl process dies with its caller.
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
     ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
@@ -87,6 +91,13 @@ def run_crawl(
     StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
     """
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
+    if worker_mode:
+        plan["shared_limits"] = True
+        plan["die_with_parent"] = os.getpid()
+        # A task crawls one source: starting a fork server that preloads trafilatura and the
+        # language model for it cost more than the extraction it spreads (the worker processes
+        # are the parallelism here).
+        plan["crawler"]["extraction_workers"] = 0
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
     return _run_child(plan, stop=stop, timeout=limit, progress=progress)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, select, update
+from sqlalchemy import Insert, bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from narrative_tracker.crawler.dedup import NUM_PERM, DuplicateIndex
@@ -309,5 +309,11 @@ def _reposts_of(connection: Connection, urls: list[str], exclude: set[int]) -> d
 
 
 def update_feed_state(db: Database, feed_id: int, values: dict[str, Any]) -> None:
+    """Write a feed's state after a poll; forward only: a poll that ended after a later one (two
+    workers, or a redelivered crawl task) does not put an older ETag or date back."""
+    query = update(FEEDS).where(FEEDS.c.id == feed_id)
+    fetched = values.get("last_fetched_at")
+    if fetched is not None:
+        query = query.where(or_(FEEDS.c.last_fetched_at.is_(None), FEEDS.c.last_fetched_at <= fetched))
     with db.engine.begin() as connection:
-        connection.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(**values))
+        connection.execute(query.values(**values))

@@ -19,6 +19,16 @@ def run(ctx: JobContext) -> dict[str, Any]:
     from narrative_tracker.classifier.service import ensure_model
     from narrative_tracker.classifier.taxonomy import load_taxonomy
 
+    if ctx.settings.queue.broker_url:
+        from narrative_tracker.jobs.dispatch import enqueue_classify, wait_for
+
+        batch = enqueue_classify(ctx.settings, ctx.database)
+        found = wait_for(
+            ctx.database, batch, timeout=ctx.settings.queue.wait_timeout, stop=ctx.stop, progress=ctx.progress
+        )
+        if found["interrupted"]:
+            raise JobInterrupted("stopped waiting for the classify batches (they go on in the workers)", stats=found)
+        return found
     model = ensure_model(ctx.settings, ctx.database, notify=log.info)
     stats = classify_stored(
         ctx.database,

@@ -107,3 +107,20 @@ class RetentionSettings(Section):
     job_runs_days: int = Field(default=90, ge=1)
     #: Days of delivered digests kept in the database.
     digests_days: int = Field(default=365, ge=1)
+
+
+class QueueSettings(Section):
+    """``[queue]``: where crawl and classify tasks go. ``broker_url`` is a public contract."""
+
+    #: RabbitMQ URL, e.g. ``amqp://guest:guest@127.0.0.1:5672//``; empty: crawl and classify run
+    #: embedded, in the calling process (the single-machine default, no broker at all).
+    broker_url: str = ""
+    # Keys below are this project's own additions (not part of the public contract).
+    #: Deliveries of one task (redeliveries after a worker died included) before it is parked.
+    max_deliveries: int = Field(default=3, ge=1, le=20)
+    #: Retries of a task that raised (with back-off), before it is recorded as failed.
+    max_retries: int = Field(default=3, ge=0, le=20)
+    #: Article ids per classify task (default: ``[classifier] batch_size``).
+    classify_batch: int | None = Field(default=None, ge=1, le=100_000)
+    #: Seconds ``crawl`` and ``classify`` wait for their tasks (and the scheduler's jobs) before giving up waiting.
+    wait_timeout: float = Field(default=3600.0, gt=0)

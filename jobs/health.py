@@ -9,7 +9,10 @@ Prometheus text format from a registry of its own (never the process-global defa
 - read from the database at each scrape: ``narrative_tracker_articles_stored``,
   ``narrative_tracker_feeds_unhealthy``, ``narrative_tracker_classification_backlog`` (articles the
   active model has not classified yet), ``narrative_tracker_job_last_success_timestamp_seconds{job}``;
-- ``narrative_tracker_scheduler_leader`` (1 on the leader) and ``narrative_tracker_up_database``.
+- ``narrative_tracker_scheduler_leader`` (1 on the leader) and ``narrative_tracker_up_database``;
+- with a broker (``[queue] broker_url``): ``narrative_tracker_queue_depth{queue,state}`` (ready,
+  delayed, dead; read from RabbitMQ), ``narrative_tracker_queue_tasks{queue,status}`` (tasks
+  recorded in the database by status), ``narrative_tracker_workers_live``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -40,6 +43,9 @@ from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Article, ClassifiedArticle, Feed
 from narrative_tracker.storage.queries import active_model_version
 
+if TYPE_CHECKING:
+    from narrative_tracker.settings import Settings
+
 log = logging.getLogger(__name__)
 
 #: Buckets from a second to two hours: jobs take from a few seconds (trends) to long crawls.
@@ -49,7 +55,13 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 class Metrics:
     """The service's Prometheus registry."""
 
-    def __init__(self, database: Database, jobs: list[str], is_leader: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        jobs: list[str],
+        is_leader: Callable[[], bool],
+        settings: Settings | None = None,
+    ) -> None:
         disable_created_metrics()  # the *_created series only double the output
         self.registry = CollectorRegistry(auto_describe=True)
         self.runs = Counter(
@@ -70,6 +82,8 @@ class Metrics:
             for status in ("success", "failed", "interrupted", "skipped"):
                 self.runs.labels(job, status)
         self.registry.register(_DatabaseCollector(database, jobs, is_leader))
+        if settings is not None and settings.queue.broker_url:
+            self.registry.register(_QueueCollector(settings, database))
 
     def observe(self, outcome: RunOutcome) -> None:
         self.runs.labels(outcome.job, outcome.status).inc()
@@ -137,6 +151,42 @@ class _DatabaseCollector(Collector):
                 )
         successes = {job: summary.last_success for job, summary in history.summaries(self.database, self.jobs).items()}
         return articles, unhealthy, max(articles - classified, 0), successes
+
+
+class _QueueCollector(Collector):
+    """The task queue's depths (from the broker) and task counts (from the database) at scrape time."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from narrative_tracker.jobs.workers_status import live_worker_count, queue_depths, task_counts
+
+        depth = GaugeMetricFamily(
+            "narrative_tracker_queue_depth", "Messages in a queue of the broker", labels=["queue", "state"]
+        )
+        for queue, counts in queue_depths(self.settings, self.database).items():
+            for state, value in (counts or {}).items():
+                depth.add_metric([queue, state], value)
+        yield depth
+        try:
+            tasks = task_counts(self.database)
+            live = live_worker_count(self.database)
+        except SQLAlchemyError as exc:
+            log.warning("metrics: database unreachable: %s", exc)
+            return
+        family = GaugeMetricFamily(
+            "narrative_tracker_queue_tasks", "Tasks recorded per queue and status", labels=["queue", "status"]
+        )
+        for queue, by_status in tasks.items():
+            for status in ("queued", "running", "retrying", "done", "failed", "parked"):
+                family.add_metric([queue, status], by_status.get(status, 0))
+        yield family
+        yield GaugeMetricFamily("narrative_tracker_workers_live", "Workers with a recent heartbeat", value=live)
 
 
 class HealthServer:

@@ -82,7 +82,7 @@ class Service:
         self._catch_up: set[str] = set()
         self._active = 0
         self._idle = threading.Condition()
-        self.metrics = Metrics(self.database, self.job_names, lambda: self._leader)
+        self.metrics = Metrics(self.database, self.job_names, lambda: self._leader, settings)
         self.health_server: HealthServer | None = None
         if settings.service.port:
             self.health_server = HealthServer(settings.service.bind, settings.service.port, self.health, self.metrics)

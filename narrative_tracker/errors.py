@@ -53,3 +53,7 @@ class ModelNotFoundError(ModelError, LookupError):
 
 class DeliveryError(NarrativeTrackerError):
     """A digest could not be delivered on a channel after all retries."""
+
+
+class QueueError(NarrativeTrackerError):
+    """The task queue's broker cannot be reached, or a task could not be sent."""

@@ -26,7 +26,13 @@ from pydantic_core import ErrorDetails
 from narrative_tracker.classifier.config import ClassifierSettings
 from narrative_tracker.crawler.config import CrawlerSettings
 from narrative_tracker.errors import ConfigError
-from narrative_tracker.jobs.config import JobSettings, RetentionSettings, ServiceSettings, merge_job_tables
+from narrative_tracker.jobs.config import (
+    JobSettings,
+    QueueSettings,
+    RetentionSettings,
+    ServiceSettings,
+    merge_job_tables,
+)
 from narrative_tracker.storage.config import StorageSettings
 from narrative_tracker.trends.config import AlertSettings, DigestSettings
 
@@ -40,6 +46,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "digest": DigestSettings,
     "alerts": AlertSettings,
     "retention": RetentionSettings,
+    "queue": QueueSettings,
 }
 
 
@@ -90,6 +97,7 @@ class Settings:
     digest: DigestSettings
     alerts: AlertSettings
     retention: RetentionSettings
+    queue: QueueSettings = field(default_factory=QueueSettings)
     jobs: dict[str, JobSettings] = field(default_factory=dict)
     smtp_password: str | None = field(default=None, repr=False)
     #: What decided ``home``, for messages about files missing from it.
@@ -232,7 +240,7 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
             jobs[name] = JobSettings.model_validate(table)
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_describe(exc.errors()[0], f'jobs.{name}')}") from None
-    return Settings(
+    settings = Settings(
         home=home,
         config_file=path,
         jobs=jobs,
@@ -240,3 +248,10 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         home_origin=home_origin,
         **values,
     )
+    if settings.queue.broker_url and settings.database_url.startswith("sqlite"):
+        raise ConfigError(
+            f"{where}: [queue] broker_url is set but the database is SQLite ({settings.database_url}): "
+            "workers on several machines share one PostgreSQL database; set [storage] database_url to "
+            "postgresql+psycopg://... or leave broker_url empty to run crawl and classify embedded"
+        )
+    return settings

@@ -39,6 +39,8 @@ COMMANDS = {
     "jobs": "narrative_tracker.cli.service:jobs",
     "scheduler": "narrative_tracker.cli.service:scheduler",
     "export": "narrative_tracker.cli.export:export",
+    "worker": "narrative_tracker.cli.worker:worker",
+    "workers": "narrative_tracker.cli.worker:workers",
 }
 
 

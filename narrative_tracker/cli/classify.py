@@ -312,9 +312,16 @@ def models_rollback(app: AppContext) -> None:
 @click.command()
 @click.option("--since", help="Redo the articles published since YYYY-MM-DD (e.g. after a promotion).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.option("--no-wait", is_flag=True, help="With a broker: return once the batches are queued.")
 @pass_app
-def classify(app: AppContext, since: str | None, as_json: bool) -> None:
-    """Classify stored articles not yet classified by the active model."""
+def classify(app: AppContext, since: str | None, as_json: bool, no_wait: bool) -> None:
+    """Classify stored articles not yet classified by the active model.
+
+    With a broker ([queue] broker_url), batches of article ids go to the workers.
+    """
+    if app.settings.queue.broker_url:
+        _classify_on_workers(app, since, as_json, no_wait)
+        return
     from narrative_tracker.classifier.classify import classify_stored
     from narrative_tracker.classifier.service import ensure_model
     from narrative_tracker.classifier.taxonomy import load_taxonomy
@@ -333,6 +340,28 @@ def classify(app: AppContext, since: str | None, as_json: bool) -> None:
     summary(
         f"classified {stats['articles']} articles with model {stats['model']}: "
         f"{stats['flagged_articles']} carry a narrative ({stats['flags']} flags) in {stats['seconds']} s"
+    )
+
+
+def _classify_on_workers(app: AppContext, since: str | None, as_json: bool, no_wait: bool) -> None:
+    from narrative_tracker.jobs.dispatch import enqueue_classify, wait_for
+
+    if since is not None:
+        raise UsageError("--since (redo) runs embedded only: leave [queue] broker_url empty for it")
+    batch = enqueue_classify(app.settings, app.database, notify=_notify)
+    if no_wait:
+        if as_json:
+            echo_json({"batch": batch.id, "queued": batch.tasks})
+        summary(f"queued {batch.tasks} classify batches (see `narrative-tracker workers status`)")
+        return
+    stats = wait_for(app.database, batch, timeout=app.settings.queue.wait_timeout, progress=_bar)
+    if as_json:
+        echo_json(stats)
+    tasks = stats["tasks"]
+    summary(
+        f"classified {stats.get('articles', 0)} articles on the workers in {tasks.get('done', 0)} batches "
+        f"({tasks.get('failed', 0)} failed, {tasks.get('parked', 0)} parked): "
+        f"{stats.get('flagged_articles', 0)} carry a narrative"
     )
 
 

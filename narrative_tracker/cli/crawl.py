@@ -56,8 +56,9 @@ class _ProgressLine:
 @click.option("--source", "sources", multiple=True, metavar="SLUG", help="Crawl only this outlet (repeatable).")
 @click.option("--max-articles", type=click.IntRange(min=1), help="Request at most N article pages in this crawl.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--no-wait", is_flag=True, help="With a broker: return once the crawl tasks are queued.")
 @click.pass_obj
-def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool) -> None:
+def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool, no_wait: bool) -> None:
     """Crawl the outlets of the sources catalogue once, now.
 
     Feeds, news sitemaps and listing pages are polled (conditional requests), new article pages
@@ -65,6 +66,9 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
     told and copies linked, and the articles stored. Exit status 0 when the crawl ran, even if
     some feeds failed; 1 when it could not run at all.
     """
+    if app.settings.queue.broker_url:
+        _crawl_on_workers(app, sources, max_articles, as_json, no_wait)
+        return
     from narrative_tracker.crawler.runner import run_crawl
 
     line = _ProgressLine()
@@ -77,6 +81,47 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
     if as_json:
         echo_json(stats)
     summary(format_summary(stats))
+
+
+def _crawl_on_workers(
+    app: AppContext, sources: tuple[str, ...], max_articles: int | None, as_json: bool, no_wait: bool
+) -> None:
+    """One crawl task per source to the workers; wait for them unless ``no_wait``."""
+    from narrative_tracker.errors import UsageError
+    from narrative_tracker.jobs.dispatch import enqueue_crawl, wait_for
+
+    if max_articles is not None:
+        raise UsageError("--max-articles applies to an embedded crawl only; workers crawl whole sources")
+    batch = enqueue_crawl(app.settings, app.database, sources)
+    if no_wait:
+        if as_json:
+            echo_json({"batch": batch.id, "queued": batch.tasks})
+        summary(f"queued {batch.tasks} crawl tasks (see `narrative-tracker workers status`)")
+        return
+    line = _TaskLine("Crawling")
+    try:
+        stats = wait_for(app.database, batch, timeout=app.settings.queue.wait_timeout, progress=line)
+    finally:
+        line.close()
+    if as_json:
+        echo_json(stats)
+    tasks = stats["tasks"]
+    summary(
+        format_summary(stats)
+        + f" Tasks: {tasks.get('done', 0)} done, {tasks.get('failed', 0)} failed, {tasks.get('parked', 0)} parked"
+        + (" (still running: stopped waiting at [queue] wait_timeout)." if stats["timed_out"] else ".")
+    )
+
+
+class _TaskLine(_ProgressLine):
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.enabled:
+            click.echo(f"\r{self.what}: {done}/{total or 0} tasks done", err=True, nl=False)
+            self.shown = True
 
 
 @click.group()

@@ -4,6 +4,7 @@ from narrative_tracker.storage.models.articles import Article
 from narrative_tracker.storage.models.base import Base, UTCDateTime, table_of, utc_now
 from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
 from narrative_tracker.storage.models.labels import Label, LabelledText
+from narrative_tracker.storage.models.queue import DomainPace, QueueTask, QueueWorker
 from narrative_tracker.storage.models.runs import JobRun, SchedulerInstance
 from narrative_tracker.storage.models.sources import Feed, Source
 from narrative_tracker.storage.models.trends import Alert, DailyTrend, DigestDelivery
@@ -16,11 +17,14 @@ __all__ = [
     "ClassifiedArticle",
     "DailyTrend",
     "DigestDelivery",
+    "DomainPace",
     "Feed",
     "JobRun",
     "Label",
     "LabelledText",
     "ModelVersion",
+    "QueueTask",
+    "QueueWorker",
     "SchedulerInstance",
     "Source",
     "UTCDateTime",

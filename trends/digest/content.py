@@ -22,6 +22,7 @@ from narrative_tracker.storage.models import (
     Feed,
     JobRun,
     ModelVersion,
+    QueueTask,
     Source,
 )
 from narrative_tracker.storage.models.trends import ArticleDay, DailyTrend, SourceDay
@@ -415,7 +416,19 @@ def _notes(session: Session, day: date, active: str) -> dict[str, Any]:
         .order_by(JobRun.started_at.desc())
         .limit(1)
     ).first()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    parked = session.execute(
+        select(QueueTask.queue, QueueTask.subject, QueueTask.deliveries)
+        .where(
+            QueueTask.status == "parked",
+            QueueTask.finished_at >= start,
+            QueueTask.finished_at < start + timedelta(days=1),
+        )
+        .order_by(QueueTask.finished_at)
+    ).all()
     return {
+        # Tasks whose worker died on every delivery (see ``narrative-tracker workers status``).
+        "tasks_parked": [{"queue": q, "subject": subject, "deliveries": n} for q, subject, n in parked],
         "model_version": active or None,
         "model_promoted_at": model.promoted_at.isoformat() if model and model.promoted_at else None,
         "articles_today": int(articles_today or 0),
