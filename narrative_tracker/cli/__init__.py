@@ -38,6 +38,9 @@ COMMANDS = {
     "jobs": "narrative_tracker.cli.service:jobs",
     "scheduler": "narrative_tracker.cli.service:scheduler",
     "export": "narrative_tracker.cli.export:export",
+    "web": "narrative_tracker.cli.web:web",
+    "users": "narrative_tracker.cli.web:users",
+    "tokens": "narrative_tracker.cli.web:tokens",
 }
 
 
