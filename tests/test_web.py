@@ -16,7 +16,15 @@ from narrative_tracker.web.accounts import create_token, set_role
 from narrative_tracker.web.app import create_app, load_secret
 from narrative_tracker.web.auth import guard
 
-from helpers.web import ACTIVE_PATTERN, PASSWORD, RUSSIAN_WORD, SECRET, WebWorld, build_web_world
+from helpers.web import (
+    ACTIVE_PATTERN,
+    PASSWORD,
+    RUSSIAN_WORD,
+    SECRET,
+    WebWorld,
+    build_web_world,
+    fast_password_hashing,
+)
 from helpers.world import ARMS_PAUSE
 
 PAGES = ["/", "/narratives", f"/narratives/{ARMS_PAUSE}", "/articles", "/models", "/sources", "/jobs"]
@@ -29,6 +37,7 @@ def world(tmp_path_factory) -> Iterator[WebWorld]:
     home = tmp_path_factory.mktemp("web")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NARRATIVE_TRACKER_HOME", str(home / "home"))
+        fast_password_hashing(patch)
         database = open_database(f"sqlite:///{home / 'tracker.db'}")
         yield build_web_world(database)
     database.dispose()

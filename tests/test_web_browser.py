@@ -21,8 +21,8 @@ from narrative_tracker.storage.database import Database, open_database
 from narrative_tracker.storage.models import Label, LabelledText, ModelVersion
 from narrative_tracker.web.server import BackgroundServer
 
-from helpers.models import install_model, ootb_pipeline
-from helpers.web import PASSWORD, RUSSIAN_WORD, WebWorld, build_web_world
+from helpers.models import install_model
+from helpers.web import PASSWORD, RUSSIAN_WORD, WebWorld, build_web_world, fast_password_hashing, small_pipeline
 from helpers.world import ARMS_PAUSE
 
 CHROMIUM = Path(os.environ.get("NARRATIVE_TRACKER_CHROMIUM", "/usr/bin/chromium"))
@@ -50,6 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NARRATIVE_TRACKER_HOME", str(home / "home"))
+        fast_password_hashing(patch)
         database = open_database(f"sqlite:///{home / 'tracker.db'}")
         world = build_web_world(database)
         _models(world, database)
@@ -65,8 +66,9 @@ def _models(world: WebWorld, database: Database) -> None:
     """The world's active model m1 gets its files (the queue loads it) and a candidate m2 joins it."""
     from narrative_tracker.classifier.registry import save_model
 
-    save_model(world.settings.models_dir, "m1", ootb_pipeline(), {"taxonomy_hash": "", "labels": [], "cv": None})
-    install_model(world.settings.models_dir, database, "m2", active=False)
+    pipeline = small_pipeline()
+    save_model(world.settings.models_dir, "m1", pipeline, {"taxonomy_hash": "", "labels": [], "cv": None})
+    install_model(world.settings.models_dir, database, "m2", pipeline=pipeline, active=False)
 
 
 @pytest.fixture(scope="module")

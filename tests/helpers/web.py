@@ -7,12 +7,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import insert
 
 from narrative_tracker.settings import Settings, load_settings
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import Alert
 from narrative_tracker.trends.daily import update_trends
+from narrative_tracker.web import accounts
 from narrative_tracker.web.accounts import add_user
 
 from helpers.world import ARMS_PAUSE, World
@@ -25,6 +28,27 @@ HOSTILE_EVIDENCE = "Washington gave in <a href=\"javascript:alert('e')\" onclick
 HOSTILE_OUTLET = "<b onmouseover=alert(3)>Evil Wire</b>"
 ACTIVE_PATTERN = re.compile(r"<script>alert|onerror=|javascript:|onmouseover=|onclick=", re.IGNORECASE)
 RUSSIAN_WORD = "перемирие"
+
+
+def fast_password_hashing(patch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2 parameters for the tests (the defaults cost ~0.5 s a hash on a busy machine);
+    the hashes are still argon2id, verified by the same code."""
+    patch.setattr(accounts, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    patch.setattr(accounts, "_DUMMY_HASH", accounts._HASHER.hash("dummy-password"))
+
+
+def small_pipeline() -> object:
+    """A classifier fitted on the taxonomy's examples of one narrative family: enough for the
+    queue and the promote gate, in a fraction of the out-of-the-box model's fitting time."""
+    from narrative_tracker.classifier.dataset import example_records, label_ids, stance_cue_records
+    from narrative_tracker.classifier.taxonomy import load_taxonomy
+    from narrative_tracker.classifier.training import fit_model
+
+    taxonomy = load_taxonomy()
+    examples = example_records(taxonomy)
+    chosen = [r for r in examples if any(n.startswith("discrediting-the-west") for n in r.positives)]
+    chosen += [r for r in examples if not r.positives][:40]
+    return fit_model(chosen + stance_cue_records(taxonomy), label_ids(taxonomy))
 
 
 @dataclass
