@@ -38,7 +38,7 @@ def world(tmp_path_factory) -> Iterator[WebWorld]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NARRATIVE_TRACKER_HOME", str(home / "home"))
         fast_password_hashing(patch)
-        database = open_database(f"sqlite:///{home / 'tracker.db'}")
+        database = open_database(f"sqlite:///{home / 'home' / 'tracker.db'}")  # the settings' default
         yield build_web_world(database)
     database.dispose()
 
@@ -302,3 +302,22 @@ def test_passwords_are_stored_as_argon2_hashes(world):
     with world.database.session() as session:
         stored = session.scalars(select(WebUser.password_hash)).all()
     assert stored and all(h.startswith("$argon2") and PASSWORD not in h for h in stored)
+
+
+def test_only_an_admin_runs_a_job_now_and_it_lands_in_the_history(app, world):
+    from narrative_tracker.jobs.history import list_runs
+
+    from helpers.polling import wait_for
+
+    analyst = signed_in(app, "analyst")
+    token = _csrf(analyst, "/jobs")
+    assert analyst.post("/jobs/trends/run", data={"csrf_token": token}).status_code == 403
+    assert list_runs(world.database, job="trends") == []
+    admin = signed_in(app, "admin")
+    token = _csrf(admin, "/jobs")
+    assert admin.post("/jobs/no-such-job/run", data={"csrf_token": token}).status_code == 404
+    answer = admin.post("/jobs/trends/run", data={"csrf_token": token})
+    assert answer.status_code == 200 and "Job trends started by admin" in answer.text
+    runs = wait_for(lambda: [r for r in list_runs(world.database, job="trends") if r.status != "running"], 60,
+                    "the trends job started from the web app to finish")
+    assert [r.status for r in runs] == ["success"], runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,5 +144,6 @@ def create_app(settings: Settings, database: Database, *, secret: str | None = N
     app.state.csrf_token = csrf_token
     app.state.set_csrf_cookie = set_csrf_cookie
     app.state.training = views.TrainingState()
+    app.state.stop = threading.Event()  # set when the server stops: jobs started from the app end
     app.add_middleware(SecurityHeaders)
     return app

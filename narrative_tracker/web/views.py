@@ -412,9 +412,30 @@ async def jobs(request: Request, account: Account) -> Response:
         with database.session() as session:
             leader = session.scalars(select(SchedulerInstance).where(SchedulerInstance.role == "leader")).first()
             next_runs = dict(leader.next_runs) if leader else {}
-        return {"runs": list_runs(database, limit=50), "next_runs": next_runs, "leader": leader}
+        return {"runs": list_runs(database, limit=50), "next_runs": next_runs, "leader": leader,
+                "names": sorted(DEFAULT_REGISTRY), "message": request.query_params.get("message", "")[:300]}
+
+    from narrative_tracker.jobs.registry import DEFAULT_REGISTRY
 
     return render(request, "jobs.html", await run_in_threadpool(build))
+
+
+@guard("run-jobs")
+async def run_job_now(request: Request, account: Account) -> Response:
+    """Start a job as ``jobs run`` does (its lock, history and child process), in the background."""
+    from narrative_tracker.jobs.registry import DEFAULT_REGISTRY
+    from narrative_tracker.jobs.runner import run_job
+
+    name = request.path_params["name"]
+    if name not in DEFAULT_REGISTRY:
+        raise HTTPException(404, "no such job")
+    settings, database = request.app.state.settings, request.app.state.database
+    threading.Thread(
+        target=run_job, args=(settings, database, name),
+        kwargs={"trigger": "manual", "stop": request.app.state.stop}, name=f"web-job-{name}", daemon=True,
+    ).start()
+    message = f"Job {name} started by {account.name}; reload to follow it in the history."
+    return RedirectResponse(f"/jobs?{urlencode({'message': message})}", status_code=303)
 
 
 ROUTES = [
@@ -433,4 +454,5 @@ ROUTES = [
     Route("/models/{version}/promote", promote, methods=["POST"]),
     Route("/sources", sources),
     Route("/jobs", jobs),
+    Route("/jobs/{name}/run", run_job_now, methods=["POST"]),
 ]
