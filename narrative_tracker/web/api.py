@@ -19,6 +19,7 @@ from narrative_tracker.web import data
 from narrative_tracker.web.accounts import Account
 from narrative_tracker.web.auth import guard
 from narrative_tracker.web.openapi import SPEC
+from narrative_tracker.web.taxonomy import taxonomy as cached_taxonomy
 from narrative_tracker.web.views import filters_from, store_labels
 
 MAX_DAYS = 730
@@ -80,9 +81,7 @@ async def trends(request: Request, account: Account) -> Response:
 
 @guard("read")
 async def narratives(request: Request, account: Account) -> Response:
-    from narrative_tracker.classifier.taxonomy import load_taxonomy
-
-    taxonomy = load_taxonomy(request.app.state.settings.taxonomy_file)
+    taxonomy = cached_taxonomy(request.app.state.settings.taxonomy_file)
     return JSONResponse({"narratives": [
         {"id": n.id, "name": n.name, "description": n.description, "coarse": "/" not in n.id}
         for n in taxonomy.narratives.values()

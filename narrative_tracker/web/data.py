@@ -221,7 +221,13 @@ def search_articles(
         if filters.until:
             end = datetime.combine(filters.until + timedelta(days=1), datetime.min.time(), UTC)
             query = query.where(Article.published_at < end)
-        if filters.narrative or filters.stance:
+        if filters.narrative and not (words or filters.group or filters.source or filters.lang or filters.since
+                                      or filters.until):
+            # Only a narrative (and maybe a stance): walk its index backwards from the cursor instead
+            # of testing every article against every flag of the narrative.
+            ids = _recent_flagged(session, model or "", filters.narrative, filters.stance, cursor, limit + 1)
+            query = query.where(Article.id.in_(ids))
+        elif filters.narrative or filters.stance:
             flagged = select(Classification.article_id).where(Classification.model_version == (model or ""))
             if filters.narrative:
                 flagged = flagged.where(or_(Classification.narrative_id == filters.narrative,
@@ -235,6 +241,33 @@ def search_articles(
         narratives = _narratives_for(session, model, [r[0] for r in rows])
     articles = [_record(row, narratives.get(row[0], [])) for row in rows]
     return articles, (rows[-1][0] if more and rows else None)
+
+
+def _recent_flagged(
+    session: Session, model: str, narrative: str, stance: str, before: int | None, limit: int
+) -> list[int]:
+    """The newest ``limit`` article ids flagged with the narrative or one of its sub-narratives."""
+    known = session.scalars(
+        select(DailyTrend.narrative_id)
+        # "narrative/..." as a range ("0" follows "/"), so the index is searched, not scanned.
+        .where(or_(DailyTrend.narrative_id == narrative,
+                   and_(DailyTrend.narrative_id > narrative + "/", DailyTrend.narrative_id < narrative + "0")))
+        .distinct()
+    ).all()
+    found: set[int] = set()
+    for narrative_id in {narrative, *known}:
+        query = (
+            select(Classification.article_id)
+            .where(Classification.model_version == model, Classification.narrative_id == narrative_id)
+            .order_by(Classification.article_id.desc())
+            .limit(limit)
+        )
+        if stance:
+            query = query.where(Classification.stance == stance)
+        if before is not None:
+            query = query.where(Classification.article_id < before)
+        found.update(session.scalars(query))
+    return sorted(found, reverse=True)[:limit]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -27,6 +27,8 @@ from narrative_tracker.web.auth import (
     safe_next,
     session_cookie,
 )
+from narrative_tracker.web.taxonomy import names as cached_names
+from narrative_tracker.web.taxonomy import taxonomy as cached_taxonomy
 
 QUEUE_POOL = 400
 
@@ -43,9 +45,7 @@ def render(request: Request, name: str, context: dict[str, Any], *, status: int 
 
 
 def _names(request: Request) -> dict[str, str]:
-    from narrative_tracker.classifier.taxonomy import narrative_names
-
-    return narrative_names(request.app.state.settings.taxonomy_file)
+    return cached_names(request.app.state.settings.taxonomy_file)
 
 
 def _day(request: Request) -> date:
@@ -120,9 +120,7 @@ async def today(request: Request, account: Account) -> Response:
 @guard("read")
 async def narratives(request: Request, account: Account) -> Response:
     def build() -> dict[str, Any]:
-        from narrative_tracker.classifier.taxonomy import load_taxonomy
-
-        taxonomy = load_taxonomy(request.app.state.settings.taxonomy_file)
+        taxonomy = cached_taxonomy(request.app.state.settings.taxonomy_file)
         end = data.latest_alert_day(request.app.state.database) or datetime.now(UTC).date()
         with request.app.state.database.session() as session:
             lines = data.sparklines(session, end)
@@ -144,9 +142,7 @@ async def narrative(request: Request, account: Account) -> Response:
         raise HTTPException(400, "by: choose group, stance or lang")
 
     def build() -> dict[str, Any]:
-        from narrative_tracker.classifier.taxonomy import load_taxonomy
-
-        taxonomy = load_taxonomy(request.app.state.settings.taxonomy_file)
+        taxonomy = cached_taxonomy(request.app.state.settings.taxonomy_file)
         item = taxonomy.narratives.get(narrative_id)
         if item is None:
             raise HTTPException(404, "no such narrative in the taxonomy")
@@ -251,9 +247,7 @@ def _verdicts(form: Any) -> dict[str, tuple[bool, str | None]]:
 def store_labels(request: Request, article_id: int, verdicts: dict[str, tuple[bool, str | None]],
                  account: Account) -> None:
     from narrative_tracker.classifier.labels import store_analyst_label
-    from narrative_tracker.classifier.taxonomy import load_taxonomy
-
-    known = load_taxonomy(request.app.state.settings.taxonomy_file).narratives
+    known = cached_taxonomy(request.app.state.settings.taxonomy_file).narratives
     unknown = [n for n in verdicts if n not in known]
     if unknown:
         raise HTTPException(400, f"unknown narrative {unknown[0]!r}: see /narratives")

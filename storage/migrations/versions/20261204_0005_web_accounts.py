@@ -1,4 +1,4 @@
-"""web app accounts and API tokens
+"""web app accounts and API tokens; an index for a narrative's recent articles
 
 Revision ID: 0005
 Revises: 0002
@@ -44,6 +44,18 @@ def upgrade() -> None:
     )
 
 
+    # The (model, narrative) index gains article_id: it serves the same look-ups, and a
+    # narrative's newest articles without sorting all of them.
+    op.create_index(
+        "ix_classifications_model_narrative_article",
+        "classifications",
+        ["model_version", "narrative_id", "article_id"],
+    )
+    op.drop_index("ix_classifications_model_narrative", table_name="classifications")
+
+
 def downgrade() -> None:
+    op.create_index("ix_classifications_model_narrative", "classifications", ["model_version", "narrative_id"])
+    op.drop_index("ix_classifications_model_narrative_article", table_name="classifications")
     op.drop_table("api_tokens")
     op.drop_table("web_users")
