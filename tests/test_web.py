@@ -25,7 +25,7 @@ from helpers.web import (
     build_web_world,
     fast_password_hashing,
 )
-from helpers.world import ARMS_PAUSE
+from helpers.world import ARMS_PAUSE, World
 
 PAGES = ["/", "/narratives", f"/narratives/{ARMS_PAUSE}", "/articles", "/models", "/sources", "/jobs"]
 
@@ -321,3 +321,36 @@ def test_only_an_admin_runs_a_job_now_and_it_lands_in_the_history(app, world):
     runs = wait_for(lambda: [r for r in list_runs(world.database, job="trends") if r.status != "running"], 60,
                     "the trends job started from the web app to finish")
     assert [r.status for r in runs] == ["success"], runs
+
+
+def test_cookies_are_secure_when_the_public_address_is_https(world):
+    from dataclasses import replace
+
+    from narrative_tracker.settings import WebSettings
+
+    settings = replace(world.settings, web=WebSettings(base_url="https://tracker.example.org"))
+    # Behind the proxy the browser speaks https: it sends Secure cookies back only then.
+    client = TestClient(create_app(settings, world.database, secret=SECRET), base_url="https://127.0.0.1")
+    token = _csrf(client)
+    answer = client.post("/login", data={"username": "viewer", "password": PASSWORD, "csrf_token": token},
+                         follow_redirects=False)
+    assert answer.status_code == 303
+    assert all("Secure" in cookie for cookie in answer.headers.get_list("set-cookie"))
+
+
+def test_search_folds_case_in_russian_on_both_databases(database):
+    from datetime import date
+
+    from narrative_tracker.web.data import ArticleFilters, search_articles
+
+    world = World(database)
+    world.source("rt-ru", "russian-state")
+    [capitalised] = world.articles("rt-ru", date(2026, 11, 30), lang="ru", title="Перемирие сорвано", text="Текст.")
+    [lower] = world.articles("rt-ru", date(2026, 11, 30), lang="ru", title="Новости", text="Снова о перемирие.")
+    world.articles("rt-ru", date(2026, 11, 30), lang="ru", title="Погода", text="Морозы.")
+    found, _ = search_articles(database, ArticleFilters(q="перемирие"))
+    assert sorted(a["id"] for a in found) == sorted([capitalised, lower])
+    found, _ = search_articles(database, ArticleFilters(q="ПЕРЕМИРИЕ сорвано"))
+    assert [a["id"] for a in found] == [capitalised]
+    found, _ = search_articles(database, ArticleFilters(q="100%_"))  # LIKE wildcards are literal
+    assert found == []
