@@ -281,8 +281,17 @@ def test_api_labels_by_an_analyst_token_are_stored_like_imported_labels(app, wor
     with world.database.session() as session:
         label = session.scalars(select(Label)).one()
         assert (label.stance, label.labeller, label.positive) == ("refutes", "labeller", True)
+        text = session.scalars(select(LabelledText)).one()
+        assert (text.article_id, text.complete, text.dataset) == (world.plain_id, True, "analyst")
+    # Labelled again, as carrying none: the earlier label goes, the record stays complete.
+    none = client.post("/api/v1/labels", json={"article_id": world.plain_id, "narratives": [], "stance": {}})
+    assert none.status_code == 201
+    with world.database.session() as session:
+        assert session.scalars(select(Label)).all() == []
+        assert session.scalars(select(LabelledText.complete)).one() is True
     bad = client.post("/api/v1/labels", json={"article_id": world.plain_id, "narratives": ["no-such"]})
     assert bad.status_code == 400 and "no-such" in bad.json()["error"]
+    assert client.post("/api/v1/labels", json={"article_id": 999999, "narratives": []}).status_code == 404
 
 
 def test_a_session_cookie_on_the_api_still_needs_the_csrf_header(app, world):

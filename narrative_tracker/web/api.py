@@ -20,7 +20,7 @@ from narrative_tracker.web.accounts import Account
 from narrative_tracker.web.auth import guard
 from narrative_tracker.web.openapi import SPEC
 from narrative_tracker.web.taxonomy import taxonomy as cached_taxonomy
-from narrative_tracker.web.views import filters_from, store_labels
+from narrative_tracker.web.views import filters_from, store_record
 
 MAX_DAYS = 730
 
@@ -123,14 +123,14 @@ async def labels(request: Request, account: Account) -> Response:
         raise _bad("article_id: give the article's id (a number)")
     chosen = body.get("narratives", [])
     stance = body.get("stance") or {}
-    if not isinstance(chosen, list) or not chosen or not all(isinstance(n, str) for n in chosen):
-        raise _bad("narratives: give a non-empty list of narrative ids")
+    if not isinstance(chosen, list) or not all(isinstance(n, str) for n in chosen):
+        raise _bad("narratives: give a list of narrative ids (empty: the article carries none)")
     if not isinstance(stance, dict) or any(v not in STANCES for v in stance.values()):
         raise _bad(f"stance: map narrative ids to one of {', '.join(STANCES)}")
-    verdicts = {n: (True, stance.get(n)) for n in chosen}
-    await run_in_threadpool(store_labels, request, body["article_id"], verdicts, account)
-    return JSONResponse({"article_id": body["article_id"], "stored": len(verdicts), "labeller": account.name},
-                        status_code=201)
+    positives = {n: str(stance.get(n, "")) for n in chosen}
+    await run_in_threadpool(store_record, request, body["article_id"], positives, account)
+    return JSONResponse({"article_id": body["article_id"], "narratives": sorted(positives), "complete": True,
+                         "labeller": account.name}, status_code=201)
 
 
 @guard("read")

@@ -70,9 +70,10 @@ SPEC: dict[str, Any] = {
             "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": _ARTICLE}}},
                           "404": {"description": "no such article"}, **_ERRORS}}},
         "/labels": {"post": {
-            "summary": "Label a stored article (analyst); the same labels `labels import` stores",
+            "summary": "Label a stored article (analyst) as `labels import` stores a record: the narratives "
+                       "listed are present, every other one absent; an empty list says it carries none",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["article_id", "narratives"],
+                "type": "object", "required": ["article_id"],
                 "properties": {"article_id": {"type": "integer"},
                                "narratives": {"type": "array", "items": {"type": "string"}},
                                "stance": {"type": "object", "additionalProperties": {

@@ -259,6 +259,37 @@ def store_labels(request: Request, article_id: int, verdicts: dict[str, tuple[bo
         raise HTTPException(404, "no such article") from None
 
 
+def store_record(request: Request, article_id: int, positives: dict[str, str], account: Account) -> None:
+    """A whole verdict on an article, as ``labels import`` stores a record: the narratives given
+    are present (with their stance), every other one is absent (a complete record), replacing
+    what was labelled for the article before. An empty list says it carries none."""
+    from sqlalchemy import update
+
+    from narrative_tracker.classifier.dataset import Record
+    from narrative_tracker.classifier.labels import ANALYST_DATASET, import_records
+    from narrative_tracker.storage.models import Article, LabelledText
+
+    known = cached_taxonomy(request.app.state.settings.taxonomy_file).narratives
+    unknown = [n for n in positives if n not in known]
+    if unknown:
+        raise HTTPException(400, f"unknown narrative {unknown[0]!r}: see /api/v1/narratives")
+    database = request.app.state.database
+    with database.session() as session:
+        article = session.get(Article, article_id)
+        if article is None:
+            raise HTTPException(404, "no such article")
+        title, text, lang = article.title, article.text, article.lang
+    external = f"article-{article_id}"  # the key the labelling queue stores under too
+    record = Record(id=external, text=text or title, title=title, lang=lang, positives=positives, complete=True)
+    import_records(database, [record], dataset=ANALYST_DATASET, labeller=account.name)
+    with database.session() as session:
+        session.execute(
+            update(LabelledText)
+            .where(LabelledText.dataset == ANALYST_DATASET, LabelledText.external_id == external)
+            .values(article_id=article_id)
+        )
+
+
 # ---------------------------------------------------------------- labelling queue
 @guard("label")
 async def queue(request: Request, account: Account) -> Response:
