@@ -198,10 +198,10 @@ def guard(permission: str) -> Callable[[Endpoint], Callable[[Request], Awaitable
                 from urllib.parse import quote
 
                 return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
+            request.state.account = account  # the error page shows who is signed in
             if not account.can(permission):
                 raise Forbidden(f"your role ({account.role}) may not do this: it needs {permission!r}")
             await check_csrf(request)
-            request.state.account = account
             return await endpoint(request, account)
 
         guarded.permission = permission  # type: ignore[attr-defined]  # read by the route audit test
