@@ -10,7 +10,7 @@ and measures, in a fresh process:
 - ``digest_s``: alerts, the digest gathered, its charts drawn and every format rendered (HTML
   file and email, text, Markdown, JSON);
 - ``count_query_s``: one indexed count query on the same database (classifications of one
-  narrative by the active model, through ``ix_classifications_model_narrative``), best of 5;
+  narrative by the active model, through ``ix_classifications_model_narrative_article``), best of 5;
 - ``peak_rss_mb``: the measuring process's peak resident memory.
 
 ``ratio`` = (trends_s + digest_s) / count_query_s. Targets at 1M articles: under 2 s, under 500 MB.

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
 from narrative_tracker.classifier.config import ClassifierSettings
+from narrative_tracker.configmodel import Section
 from narrative_tracker.crawler.config import CrawlerSettings
 from narrative_tracker.errors import ConfigError
 from narrative_tracker.jobs.config import (
@@ -38,6 +39,27 @@ from narrative_tracker.trends.config import AlertSettings, DigestSettings
 
 ENV_PREFIX = "NARRATIVE_TRACKER_"
 
+
+class WebSettings(Section):
+    """``[web]``: the web app (``narrative-tracker web``). Declared here rather than in the web
+    package, which sits above the settings in the import layers."""
+
+    bind: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    #: The public address behind a reverse proxy, e.g. https://tracker.example.org; an https
+    #: address makes the session cookie Secure.
+    base_url: str | None = None
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("write an absolute http:// or https:// address")
+        return value.rstrip("/")
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "storage": StorageSettings,
     "crawler": CrawlerSettings,
@@ -47,6 +69,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "alerts": AlertSettings,
     "retention": RetentionSettings,
     "queue": QueueSettings,
+    "web": WebSettings,
 }
 
 
@@ -98,6 +121,7 @@ class Settings:
     alerts: AlertSettings
     retention: RetentionSettings
     queue: QueueSettings = field(default_factory=QueueSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     jobs: dict[str, JobSettings] = field(default_factory=dict)
     smtp_password: str | None = field(default=None, repr=False)
     #: What decided ``home``, for messages about files missing from it.

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -49,6 +52,18 @@ def _run_demo_until_running(command: list[str]) -> tuple[subprocess.Popen[str], 
     return demo, out, err
 
 
+def _sign_in_to_demo_web(base: str, user: str, password: str) -> None:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{base}/login", timeout=10) as response:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', response.read().decode())
+    assert token
+    form = urllib.parse.urlencode({"username": user, "password": password, "csrf_token": token.group(1)})
+    with opener.open(f"{base}/login", data=form.encode(), timeout=30) as response:
+        page = response.read().decode()
+    assert response.url == f"{base}/" and "Western slowdown as Russian victory" in page, page[:400]
+
+
 @pytest.mark.slow
 def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path: Path) -> None:
     out = tmp_path / "demo"
@@ -68,6 +83,11 @@ def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path:
             except (OSError, ValueError, KeyError):
                 continue
         assert health.get("leader") is True, health
+        # The web app runs too, with a demo login printed: signing in reaches the Today page.
+        web = next(line for line in stderr if line.startswith("Web app: "))
+        match = re.match(r"Web app: (http://127\.0\.0\.1:\d+)/ - sign in as (\S+) with password (\S+)", web)
+        assert match, web
+        _sign_in_to_demo_web(*match.groups())
     finally:
         demo.send_signal(signal.SIGINT)
         code = demo.wait(timeout=90)

@@ -41,6 +41,9 @@ COMMANDS = {
     "export": "narrative_tracker.cli.export:export",
     "worker": "narrative_tracker.cli.worker:worker",
     "workers": "narrative_tracker.cli.worker:workers",
+    "web": "narrative_tracker.cli.web:web",
+    "users": "narrative_tracker.cli.web:users",
+    "tokens": "narrative_tracker.cli.web:tokens",
 }
 
 

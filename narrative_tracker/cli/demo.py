@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     from narrative_tracker.demo.pipeline import DemoPaths, StepReport
     from narrative_tracker.demo.site import DemoSite
     from narrative_tracker.demo.summary import DemoSummary
+    from narrative_tracker.settings import Settings
+    from narrative_tracker.storage.database import Database
+    from narrative_tracker.web.server import BackgroundServer
 
 DEFAULT_OUT = Path("narrative-tracker-demo")
+#: The web app's demo account (an admin; its password is made anew on each run and printed).
+DEMO_USER = "demo"
 
 
 @click.command()
@@ -43,7 +48,8 @@ DEFAULT_OUT = Path("narrative-tracker-demo")
 @click.option(
     "--keep-running",
     is_flag=True,
-    help="Afterwards, keep the news web (with new articles arriving) and the scheduler running until Ctrl-C.",
+    help="Afterwards, keep the news web (with new articles arriving), the scheduler and the web app "
+    "running until Ctrl-C.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def demo(out: Path, days: int, keep_running: bool, as_json: bool) -> int:
@@ -187,6 +193,20 @@ def _print_summary(result: DemoSummary, files: list[Path], paths: DemoPaths) -> 
     click.echo(f"Settings: {paths.config}  (use it with --config to explore: trends, alerts, export ...)")
 
 
+def _start_web(settings: Settings) -> tuple[BackgroundServer, Database, tuple[str, str]]:
+    """The web app over the demo's data, with a demo admin whose password is made for this run."""
+    import secrets
+
+    from narrative_tracker.storage.database import open_database
+    from narrative_tracker.web.accounts import add_user
+    from narrative_tracker.web.server import BackgroundServer
+
+    database = open_database(settings.database_url)
+    password = secrets.token_urlsafe(9)
+    add_user(database, DEMO_USER, "admin", password)
+    return BackgroundServer(settings, database).start(), database, (DEMO_USER, password)
+
+
 def _keep_running(site: DemoSite, paths: DemoPaths) -> int:
     """The scheduler in its own process and new articles on the news web, until Ctrl-C."""
     from narrative_tracker.demo import pipeline
@@ -194,10 +214,13 @@ def _keep_running(site: DemoSite, paths: DemoPaths) -> int:
     from narrative_tracker.settings import load_settings
 
     with pipeline.demo_environment(paths.data):
-        service = load_settings(paths.config).service
+        settings = load_settings(paths.config)
+    service = settings.service
+    web, web_database, login = _start_web(settings)
     publisher = LivePublisher(site, pipeline.LIVE_PUBLISH_SECONDS).start()
     command = [sys.executable, "-P", "-m", "narrative_tracker", "--config", str(paths.config), "scheduler", "run"]
     scheduler = subprocess.Popen(command, env=pipeline.child_environment(paths.data))
+    summary(f"Web app: {web.url}/ - sign in as {login[0]} with password {login[1]} (a demo admin)")
     summary(
         f"Running: a new article every {pipeline.LIVE_PUBLISH_SECONDS:.0f} s, a scheduled crawl every "
         f"{pipeline.LIVE_CRAWL_EVERY}; health at http://{service.bind}:{service.port}/healthz. "
@@ -218,3 +241,5 @@ def _keep_running(site: DemoSite, paths: DemoPaths) -> int:
         return 0
     finally:
         publisher.stop()
+        web.stop()
+        web_database.dispose()

@@ -1,5 +1,6 @@
 """Every table of the application; importing this package registers them all on ``Base.metadata``."""
 
+from narrative_tracker.storage.models.accounts import ApiToken, WebUser
 from narrative_tracker.storage.models.articles import Article
 from narrative_tracker.storage.models.base import Base, UTCDateTime, table_of, utc_now
 from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
@@ -11,6 +12,7 @@ from narrative_tracker.storage.models.trends import Alert, DailyTrend, DigestDel
 
 __all__ = [
     "Alert",
+    "ApiToken",
     "Article",
     "Base",
     "Classification",
@@ -28,6 +30,7 @@ __all__ = [
     "SchedulerInstance",
     "Source",
     "UTCDateTime",
+    "WebUser",
     "table_of",
     "utc_now",
 ]

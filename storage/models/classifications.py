@@ -53,7 +53,9 @@ class Classification(Base):
     __tablename__ = "classifications"
     __table_args__ = (
         Index("ix_classifications_article_model", "article_id", "model_version"),
-        Index("ix_classifications_model_narrative", "model_version", "narrative_id"),
+        # Serves (model, narrative) look-ups, and the web app's "recent articles of a narrative"
+        # walked backwards by article id (with a two-column index SQLite sorted every match).
+        Index("ix_classifications_model_narrative_article", "model_version", "narrative_id", "article_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

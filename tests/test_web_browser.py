@@ -1,0 +1,278 @@
+"""The web app in a real browser: Playwright for Python driving Debian's Chromium, launched by
+path (never a downloaded browser), against the app served by uvicorn on 127.0.0.1.
+
+Every request that would leave 127.0.0.1 is intercepted, recorded and aborted; every dialog is
+recorded (and dismissed). A screenshot of each page goes to build/test-artifacts/web/ (or
+$NARRATIVE_TRACKER_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from narrative_tracker.storage.database import Database, open_database
+from narrative_tracker.storage.models import Label, LabelledText, ModelVersion
+from narrative_tracker.web.server import BackgroundServer
+
+from helpers.models import install_model
+from helpers.web import PASSWORD, RUSSIAN_WORD, WebWorld, build_web_world, fast_password_hashing, small_pipeline
+from helpers.world import ARMS_PAUSE
+
+CHROMIUM = Path(os.environ.get("NARRATIVE_TRACKER_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("NARRATIVE_TRACKER_TEST_ARTIFACTS", Path(__file__).parent.parent / "build"
+                                / "test-artifacts")) / "web"
+TIMEOUT_MS = 15_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extras)")
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs it with apt-get install chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+class Served:
+    def __init__(self, world: WebWorld, server: BackgroundServer) -> None:
+        self.world, self.server = world, server
+        self.outside: list[str] = []
+        self.dialogs: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    home = tmp_path_factory.mktemp("browser")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NARRATIVE_TRACKER_HOME", str(home / "home"))
+        fast_password_hashing(patch)
+        database = open_database(f"sqlite:///{home / 'tracker.db'}")
+        world = build_web_world(database)
+        _models(world, database)
+        server = BackgroundServer(world.settings, database).start()
+        try:
+            yield Served(world, server)
+        finally:
+            server.stop()
+            database.dispose()
+
+
+def _models(world: WebWorld, database: Database) -> None:
+    """The world's active model m1 gets its files (the queue loads it) and a candidate m2 joins it."""
+    from narrative_tracker.classifier.registry import save_model
+
+    pipeline = small_pipeline()
+    save_model(world.settings.models_dir, "m1", pipeline, {"taxonomy_hash": "", "labels": [], "cv": None})
+    install_model(world.settings.models_dir, database, "m2", pipeline=pipeline, active=False)
+
+
+@pytest.fixture(scope="module")
+def browser(served: Served) -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any, served: Served) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    context.set_default_timeout(TIMEOUT_MS)
+
+    def guard_route(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
+            route.continue_()
+        else:
+            served.outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard_route)
+    tab = context.new_page()
+
+    def on_dialog(dialog: Any) -> None:
+        served.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    yield tab
+    context.close()
+    assert served.outside == [], f"requests left 127.0.0.1: {served.outside}"
+    assert served.dialogs == [], f"dialogs opened: {served.dialogs}"
+
+
+@pytest.fixture(autouse=True)
+def _no_labels_left(served: Served) -> Iterator[None]:
+    yield
+    with served.world.database.session() as session:
+        session.execute(delete(Label))
+        session.execute(delete(LabelledText))
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Any, served: Served, role: str, password: str = PASSWORD) -> None:
+    page.goto(served.server.url + "/login")
+    page.fill("input[name=username]", role)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def _labels(served: Served) -> list[tuple[int | None, str, bool, str | None, str]]:
+    with served.world.database.session() as session:
+        rows = session.execute(
+            select(LabelledText.article_id, Label.narrative_id, Label.positive, Label.stance, Label.labeller)
+            .join(LabelledText, LabelledText.id == Label.text_id)
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_a_page_without_a_session_goes_to_login(page, served):
+    page.goto(served.server.url + "/narratives")
+    assert urlsplit(page.url).path == "/login"
+    assert page.locator("input[name=csrf_token]").count() == 1
+    shot(page, "login")
+
+
+def test_a_wrong_password_says_so_and_a_burst_is_rate_limited(page, served):
+    sign_in(page, served, "nobody-here", "wrong-password")
+    assert "Wrong user name or password" in page.locator("#login-error").inner_text()
+    shot(page, "login-wrong-password")
+    for _ in range(6):  # bounded burst
+        sign_in(page, served, "nobody-here", "wrong-password")
+    assert "Too many failed attempts" in page.locator("#login-error").inner_text()
+    shot(page, "login-rate-limited")
+    served.server.server.config.app.state.login_limiter._failures.clear()  # the other tests sign in from here too
+
+
+def test_a_viewer_sees_the_crossover_opens_the_narrative_and_finds_a_russian_word(page, served):
+    sign_in(page, served, "viewer")
+    assert urlsplit(page.url).path == "/"
+    alert = page.locator("article.alert-crossover").first
+    assert "Russian state media pushed it 61 times" in alert.inner_text()
+    assert alert.locator("svg.chart polyline").count() >= 2
+    shot(page, "today")
+    alert.locator("h2 a").click()
+    assert urlsplit(page.url).path == f"/narratives/{ARMS_PAUSE}"
+    assert page.locator("svg.chart").count() == 1
+    shot(page, "narrative")
+    page.select_option("select[name=by]", "stance")
+    page.click("form.inline button")
+    assert "promotes" in page.locator("svg.chart").inner_html()
+    page.goto(served.server.url + "/narratives")
+    assert page.locator("svg.spark").count() > 3
+    shot(page, "narratives")
+    page.goto(served.server.url + "/articles")
+    page.fill("input[name=q]", RUSSIAN_WORD)
+    page.click("form.filters button")
+    rows = page.locator("table.articles tbody tr")
+    assert rows.count() == 1 and "Вашингтон и перемирие" in rows.first.inner_text()
+    shot(page, "articles-search")
+    rows.first.locator("a").click()
+    assert urlsplit(page.url).path == f"/articles/{served.world.russian_id}"
+    assert page.locator("form.label-form").count() == 0  # viewers get no labelling form
+    shot(page, "article")
+    for name in ("sources", "jobs", "models"):
+        page.goto(f"{served.server.url}/{name}")
+        shot(page, name)
+
+
+def test_hostile_titles_stay_inert_on_every_page(page, served):
+    sign_in(page, served, "admin")
+    paths = ["/", f"/narratives/{ARMS_PAUSE}", "/articles", f"/articles/{served.world.hostile_id}", "/sources",
+             "/queue"]
+    for path in paths:
+        page.goto(served.server.url + path)
+        page.wait_for_load_state("load")
+        assert page.locator("main script, main img, main iframe").count() == 0, path
+    page.goto(served.server.url + f"/articles/{served.world.hostile_id}")
+    assert "<script>" in page.locator("h1").inner_text()  # shown as text, not run
+    shot(page, "article-hostile")
+    # the dialog and outside-request checks run when the page fixture closes
+
+
+def test_an_analyst_labels_three_articles_from_the_queue_with_the_keyboard(page, served):
+    sign_in(page, served, "analyst")
+    page.goto(served.server.url + "/queue")
+    shot(page, "queue")
+    seen = []
+    for key in ("a", "r", "a"):
+        article_id = int(page.locator(".queue-item").get_attribute("data-article"))
+        seen.append(article_id)
+        if key == "a":
+            page.keyboard.press("2")  # stance: refutes
+        with page.expect_navigation():
+            page.keyboard.press(key)
+        page.wait_for_selector(".queue-item, #queue-empty")
+    labels = _labels(served)
+    assert sorted(r[0] for r in labels) == sorted(seen) and len(set(seen)) == 3
+    assert all(r[4] == "analyst" for r in labels)
+    assert [r[2] for r in sorted(labels, key=lambda r: seen.index(r[0]))] == [True, False, True]
+    assert all(r[3] == "refutes" for r in labels if r[2])
+
+
+def test_a_viewers_label_attempt_gets_403_and_stores_nothing(page, served):
+    sign_in(page, served, "viewer")
+    answer = page.goto(served.server.url + "/queue")
+    assert answer.status == 403
+    shot(page, "forbidden")
+    page.goto(served.server.url + f"/articles/{served.world.plain_id}")
+    status = page.evaluate(
+        """async ([id, narrative]) => {
+            const token = document.querySelector('input[name=csrf_token]').value;
+            const body = new URLSearchParams({csrf_token: token, ['verdict:' + narrative]: 'accept'});
+            const r = await fetch('/articles/' + id + '/labels', {method: 'POST', body});
+            return r.status;
+        }""",
+        [served.world.plain_id, ARMS_PAUSE],
+    )
+    assert status == 403
+    assert _labels(served) == []
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(page, served):
+    sign_in(page, served, "analyst")
+    page.goto(served.server.url + f"/articles/{served.world.plain_id}")
+    page.check(f"input[name='verdict:{ARMS_PAUSE}'][value=accept]")
+    page.evaluate("document.querySelector('form.label-form input[name=csrf_token]').remove()")
+    with page.expect_navigation():
+        page.click("form.label-form button[type=submit]")
+    assert "CSRF token" in page.locator("#error-message").inner_text()
+    assert _labels(served) == []
+    shot(page, "csrf-refused")
+
+
+def test_an_admin_promotes_and_rolls_back_a_model(page, served):
+    sign_in(page, served, "admin")
+    page.goto(served.server.url + "/models")
+    page.click("tr[data-version=m2] a.button")
+    assert "Promote model m2?" in page.locator("h1").inner_text()
+    shot(page, "promote-confirm")
+    page.click("#confirm")
+    assert "Model m2 serves now" in page.locator("#models-message").inner_text()
+    assert _status(served, "m2") == "active"
+    shot(page, "models-promoted")
+    page.click("#rollback")
+    page.click("#confirm")
+    assert "Rolled back from m2 to m1" in page.locator("#models-message").inner_text()
+    assert (_status(served, "m1"), _status(served, "m2")) == ("active", "retired")
+
+
+def _status(served: Served, version: str) -> str:
+    with served.world.database.session() as session:
+        return session.scalar(select(ModelVersion.status).where(ModelVersion.version == version)) or ""
+
+
+def test_no_label_rows_from_page_visits(served):
+    with served.world.database.session() as session:
+        assert (session.scalar(select(func.count()).select_from(Label)) or 0) == 0
