@@ -71,12 +71,14 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(engine: Engine) -> Any:
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # No "sqlalchemy.url": migrations run on a connection handed in through config.attributes.
+    # Alembic's ConfigParser treats "%" as interpolation (a percent-encoded password crashed it)
+    # and a URL with its password in the config could surface in a traceback.
     return config
 
 
@@ -100,7 +102,7 @@ def _describe_url(engine: Engine) -> str:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
-    config = _alembic_config(engine)
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -109,7 +111,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
-    config = _alembic_config(engine)
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
