@@ -107,6 +107,12 @@ def build_message(digest: Digest, sender: str, recipients: list[str]) -> EmailMe
 def _send_smtp(digest: Digest, settings: DigestSettings, password: str | None) -> None:
     smtp = settings.smtp
     assert smtp is not None
+    if smtp.username and smtp.security == "none" and not smtp.allow_login_without_tls:
+        # Checked before connecting: AUTH PLAIN/LOGIN over a plain connection is the password in clear.
+        raise PermanentFailure(
+            f'[digest.smtp] security = "none" would send the password of {smtp.username!r} in clear: '
+            'use security = "starttls" or "ssl", or set allow_login_without_tls = true for a local relay'
+        )
     message = build_message(digest, settings.sender, settings.recipients)
     context = ssl.create_default_context()
     client: smtplib.SMTP
@@ -136,6 +142,18 @@ def _send_smtp(digest: Digest, settings: DigestSettings, password: str | None) -
             raise PermanentFailure(f"the SMTP server refused the message: {exc}") from None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302/303 by turning the POST into a GET (the digest never arrives,
+    and the answer to the GET was recorded as "sent"), and a 307/308 would repost the digest to
+    wherever the answer points. None is followed: the 3xx surfaces as an HTTPError."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_WEBHOOK_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _send_webhook(digest: Digest, settings: DigestSettings) -> None:
     webhook = settings.webhook
     assert webhook is not None
@@ -144,9 +162,14 @@ def _send_webhook(digest: Digest, settings: DigestSettings) -> None:
         webhook.url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=webhook.timeout) as response:  # noqa: S310
+        with _WEBHOOK_OPENER.open(request, timeout=webhook.timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise PermanentFailure(
+                f"the webhook answered HTTP {exc.code} (a redirect): redirects are not followed, "
+                "set [digest.webhook] url to the address that accepts the POST"
+            ) from None
         if 400 <= exc.code < 500 and exc.code not in (408, 429):
             raise PermanentFailure(f"the webhook answered HTTP {exc.code}") from None
         raise
