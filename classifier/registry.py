@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from narrative_tracker.classifier.legacy import upgrade_model_bytes
 from narrative_tracker.errors import ModelError, ModelNotFoundError
+from narrative_tracker.privatefiles import PRIVATE_DIR_MODE, make_private, private_dir, write_private
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import ModelVersion, utc_now
 from narrative_tracker.storage.queries import ACTIVE
@@ -113,19 +114,20 @@ def save_model(models_dir: Path, version: str, pipeline: Pipeline, metadata: dic
     target = models_dir / version
     if target.exists():
         raise ModelError(f"model version {version} exists already in {models_dir}")
-    models_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(models_dir)
     staging = models_dir / f".{version}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging.mkdir(mode=PRIVATE_DIR_MODE)
     try:
         skops.io.dump(pipeline, staging / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        make_private(staging / MODEL_FILE)
         metadata = {
             **metadata,
             "version": version,
             "libraries": library_versions(),
             "model_sha256": sha256_file(staging / MODEL_FILE),
         }
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_private(staging / METADATA_FILE, json.dumps(metadata, indent=2, ensure_ascii=False))
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -152,6 +152,26 @@ def check_sources(
     return results
 
 
+#: Environment variables the crawl process keeps: it parses hostile input, so it gets no secret
+#: (NARRATIVE_TRACKER_SMTP_PASSWORD, the database URL, cloud credentials...). The database URL
+#: reaches it on stdin, in the plan, where /proc/<pid>/environ does not show it.
+CHILD_ENVIRONMENT = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+        "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8",
+        "PYTHONDONTWRITEBYTECODE", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "COVERAGE_PROCESS_START",
+    }
+)  # fmt: skip
+
+
+def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The crawl process's environment: the allow-listed variables and the locale (LC_*)."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if k in CHILD_ENVIRONMENT or k.startswith("LC_")}
+
+
 def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
     """Start the crawl process in its own process group and hand it the plan.
 
@@ -166,6 +186,7 @@ def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            env=child_environment(),
             start_new_session=True,  # its own process group: the extraction workers go with it
         )
     except OSError as exc:

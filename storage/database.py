@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from narrative_tracker.errors import StorageError
+from narrative_tracker.privatefiles import private_dir, touch_private
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,7 +49,9 @@ def create_db_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # Created owner-only before SQLite opens it (its -wal and -shm files copy the mode).
+                private_dir(Path(database).parent)
+                touch_private(Path(database))
             except OSError as exc:
                 raise StorageError(f"cannot create the folder for database {database}: {exc.strerror}") from None
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -165,6 +168,7 @@ def backup_sqlite(engine: Engine, target: Path) -> None:
     try:
         source = raw.driver_connection
         assert isinstance(source, sqlite3.Connection)
+        touch_private(target)  # a copy of the data, as private as the database
         destination = sqlite3.connect(target)
         try:
             source.backup(destination)

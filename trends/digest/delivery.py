@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from narrative_tracker.privatefiles import private_dir, write_private
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models.trends import DigestDelivery
 from narrative_tracker.trends.config import DigestSettings
@@ -66,7 +67,7 @@ def configured_channels(settings: DigestSettings) -> list[str]:
 
 def write_files(digest: Digest, folder: Path) -> list[Path]:
     """Write ``<date>.html``, ``<date>.md`` and ``<date>.json`` (each replaced atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     name = digest.day.isoformat()
     outputs = {
         f"{name}.html": render.render_html(digest),
@@ -77,7 +78,7 @@ def write_files(digest: Digest, folder: Path) -> list[Path]:
     for filename, text in outputs.items():
         target = folder / filename
         partial = folder / f".{filename}.partial"
-        partial.write_text(text, encoding="utf-8")
+        write_private(partial, text)  # owner-only: the digest is internal analysis
         partial.replace(target)
         written.append(target)
     return written
