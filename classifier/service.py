@@ -18,9 +18,9 @@ from narrative_tracker.classifier.dataset import Record, example_records, group_
 from narrative_tracker.classifier.evaluation import Prediction, score_predictions
 from narrative_tracker.classifier.labels import gold_records, labelled_article_ids, pattern_records
 from narrative_tracker.classifier.registry import (
-    CACHE,
+    MODEL_FILE,
     LoadedModel,
-    load_model,
+    load_registered,
     new_version_name,
     register,
     save_model,
@@ -167,8 +167,8 @@ def train(
         "train_seconds": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
-    save_model(settings.models_dir, version, pipeline, metadata)
-    register(db, version, metadata)
+    folder = save_model(settings.models_dir, version, pipeline, metadata)
+    register(db, version, metadata, model_file=folder / MODEL_FILE)
     return {
         "version": version,
         "cv": cv,
@@ -187,7 +187,8 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
     evaluation set (``force`` skips the comparison). A model that cannot load is never promoted."""
     from narrative_tracker.storage.queries import active_model_version
 
-    candidate = load_model(settings.models_dir, version)  # ModelError here leaves the active model alone
+    # ModelError here leaves the active model alone
+    candidate = load_registered(db, settings.models_dir, version, cache=None)
     with db.session() as session:
         current = active_model_version(session)
     result: dict[str, Any] = {"version": version, "previous": current, "compared": None}
@@ -198,7 +199,7 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
         holdout = fixed_evaluation_set(db, load_taxonomy(settings.taxonomy_file))
         if holdout:
             try:
-                serving: LoadedModel | None = CACHE.get(settings.models_dir, current)
+                serving: LoadedModel | None = load_registered(db, settings.models_dir, current)
             except ModelError:
                 serving = None  # the active model cannot load: anything loadable is better
             if serving is not None:
@@ -228,7 +229,7 @@ def ensure_model(
     from narrative_tracker.storage.queries import active_model_version
 
     if version:
-        return CACHE.get(settings.models_dir, version)
+        return load_registered(db, settings.models_dir, version)
     with db.session() as session:
         current = active_model_version(session)
     if current is None:
@@ -237,7 +238,7 @@ def ensure_model(
         set_active(db, trained["version"])
         notify(f"Model {trained['version']} trained in {trained['seconds']} s and made active.")
         current = trained["version"]
-    return CACHE.get(settings.models_dir, current)
+    return load_registered(db, settings.models_dir, current)
 
 
 def evaluate_file(

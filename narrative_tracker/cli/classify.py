@@ -300,10 +300,11 @@ def models_promote(app: AppContext, version: str, force: bool) -> None:
 @pass_app
 def models_rollback(app: AppContext) -> None:
     """Re-activate the model that served before the active one."""
-    from narrative_tracker.classifier.registry import load_model, rollback
+    from narrative_tracker.classifier.registry import load_registered, rollback
 
     retired, active = rollback(app.database)
-    load_model(app.settings.models_dir, active)  # say now if the older files are unusable
+    # Say now if the older files are unusable (or not the ones registered).
+    load_registered(app.database, app.settings.models_dir, active, cache=None)
     summary(f"rolled back: {active} is active again ({retired} retired)")
 
 
