@@ -181,8 +181,12 @@ def _check(
 
 
 def main() -> int:
+    from narrative_tracker.crawler.lifetime import die_with_parent
+
     events = _event_stream()
     plan = json.loads(sys.stdin.read())
+    # Before the workers start: killed with the process that started us (see crawler.lifetime).
+    die_with_parent(plan.get("parent_pid"))
     # Scrapy installs the root log handler (LOG_LEVEL, on stderr) when the crawl process starts.
     status = run(plan, events)
     # Everything is stored, the workers are shut down and the summary is out: skip the

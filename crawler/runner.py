@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a stopped crawl gets to store what it has before it is killed.
+#: Seconds a stopped crawl gets to store what it has before it is killed (the CLI's default; the
+#: crawl job passes a shorter one that fits in the job's own grace, see jobs.crawl).
 STOP_GRACE_SECONDS = 15.0
 
 Progress = Callable[[int, int | None], None]
@@ -75,6 +76,7 @@ def run_crawl(
     stop: StopFlag | None = None,
     timeout: float | None = None,
     progress: Progress | None = None,
+    stop_grace: float = STOP_GRACE_SECONDS,
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
 
@@ -86,7 +88,7 @@ def run_crawl(
     """
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
-    return _run_child(plan, stop=stop, timeout=limit, progress=progress)
+    return _run_child(plan, stop=stop, timeout=limit, progress=progress, stop_grace=stop_grace)
 
 
 def prepare_crawl(
@@ -193,7 +195,8 @@ def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
         raise CrawlError(f"cannot start the crawl process ({sys.executable}): {exc.strerror}") from None
     assert child.stdin is not None
     try:
-        child.stdin.write(json.dumps(plan))
+        # Its parent's pid: it dies with us, even if we die before it asked (crawler.lifetime).
+        child.stdin.write(json.dumps({**plan, "parent_pid": os.getpid()}))
         child.stdin.close()
     except BrokenPipeError:
         pass  # it died at once: its exit status and log tell why
@@ -207,6 +210,7 @@ def _run_child(
     timeout: float,
     progress: Progress | None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    stop_grace: float = STOP_GRACE_SECONDS,
 ) -> dict[str, Any]:
     child = start_child(plan)
     assert child.stdout is not None
@@ -222,7 +226,7 @@ def _run_child(
         if stopped or time.monotonic() >= deadline:
             interrupted, timed_out = stopped, not stopped
             logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
-            _stop_child(child)
+            _stop_child(child, stop_grace)
             break
     reader.join(timeout=10)
     returncode = child.wait()
@@ -268,11 +272,11 @@ def _read_events(
                 logger.debug("progress callback failed", exc_info=True)
 
 
-def _stop_child(child: subprocess.Popen[str]) -> None:
+def _stop_child(child: subprocess.Popen[str], grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGTERM (Scrapy closes gracefully and stores what it has), then SIGKILL the whole group."""
     try:
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=STOP_GRACE_SECONDS)
+        child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
     except ProcessLookupError:

@@ -7,12 +7,24 @@ from typing import Any
 from narrative_tracker.crawler.runner import run_crawl
 from narrative_tracker.jobs.base import JobContext, JobInterrupted
 
+#: Seconds the crawl process gets to store what it has once the job is stopped. Shorter than the
+#: job process's own grace (jobs.runner.CHILD_STOP_SECONDS, 6 s), so that a stopped job ends its
+#: whole process tree before it is killed; were it killed first, the crawl dies with it anyway.
+STOP_GRACE_SECONDS = 4.0
+
 
 def run(ctx: JobContext) -> dict[str, Any]:
     """Crawl every source once; stats for the run history. Honours ``ctx.stop`` and the job timeout."""
     job = ctx.settings.jobs.get("crawl")
     timeout = job.timeout if job is not None and job.timeout else ctx.settings.crawler.crawl_timeout
-    stats = run_crawl(ctx.settings, database=ctx.database, stop=ctx.stop, timeout=timeout, progress=ctx.progress)
+    stats = run_crawl(
+        ctx.settings,
+        database=ctx.database,
+        stop=ctx.stop,
+        timeout=timeout,
+        progress=ctx.progress,
+        stop_grace=STOP_GRACE_SECONDS,
+    )
     if stats.get("interrupted"):
         raise JobInterrupted(f"crawl stopped after storing {stats.get('new_articles', 0)} new articles", stats=stats)
     return stats
