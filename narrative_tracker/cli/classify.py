@@ -318,16 +318,18 @@ def classify(app: AppContext, since: str | None, as_json: bool) -> None:
     from narrative_tracker.classifier.classify import classify_stored
     from narrative_tracker.classifier.service import ensure_model
     from narrative_tracker.classifier.taxonomy import load_taxonomy
+    from narrative_tracker.jobs.locks import job_lock
 
-    model = ensure_model(app.settings, app.database, notify=_notify)
-    stats = classify_stored(
-        app.database,
-        model,
-        load_taxonomy(app.settings.taxonomy_file),
-        batch_size=app.settings.classifier.batch_size,
-        since=_parse_date(since),
-        progress=_bar,
-    )
+    with job_lock(app.settings.database_url, app.settings.home, "classify", command="classify"):
+        model = ensure_model(app.settings, app.database, notify=_notify)
+        stats = classify_stored(
+            app.database,
+            model,
+            load_taxonomy(app.settings.taxonomy_file),
+            batch_size=app.settings.classifier.batch_size,
+            since=_parse_date(since),
+            progress=_bar,
+        )
     if as_json:
         echo_json(stats)
     summary(

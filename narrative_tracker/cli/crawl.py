@@ -63,12 +63,14 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
     some feeds failed; 1 when it could not run at all.
     """
     from narrative_tracker.crawler.runner import run_crawl
+    from narrative_tracker.jobs.locks import job_lock
 
     line = _ProgressLine()
     try:
-        stats = run_crawl(
-            app.settings, database=app.database, sources=sources, max_articles=max_articles, progress=line
-        )
+        with job_lock(app.settings.database_url, app.settings.home, "crawl", command="crawl"):
+            stats = run_crawl(
+                app.settings, database=app.database, sources=sources, max_articles=max_articles, progress=line
+            )
     finally:
         line.close()
     if as_json:

@@ -28,7 +28,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from narrative_tracker.privatefiles import private_dir, write_private
@@ -207,7 +207,20 @@ def _claim(database: Database, digest: Digest, channel: str) -> ChannelResult | 
                     row.attempts,
                     "an earlier delivery was interrupted or is still running: not sent again",
                 )
-            row.status = "sending"
+            # A conditional update, not "read failed, then write": of two processes that both read
+            # "failed", only the one whose update still finds it "failed" sends.
+            claimed = session.execute(
+                update(DigestDelivery)
+                .where(
+                    DigestDelivery.day == digest.day,
+                    DigestDelivery.channel == channel,
+                    DigestDelivery.status == row.status,
+                )
+                .values(status="sending")
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                return ChannelResult(channel, "in-progress", row.attempts, "claimed by another process")
             return None
     except IntegrityError:  # another process claimed it between our read and our write
         return ChannelResult(channel, "in-progress", 0, "claimed by another process")
