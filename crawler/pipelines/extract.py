@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 from scrapy.exceptions import DropItem
 
 from narrative_tracker.crawler.extract import ExtractedPage, PageInput, extract_pages
+from narrative_tracker.crawler.store import ALIAS_KEY
 from narrative_tracker.crawler.urls import is_http, normalize_url, on_domains, url_hash
 from narrative_tracker.crawler.workers import make_executor, worker_usage
 
@@ -193,7 +194,9 @@ def _row(item: dict[str, Any], page: ExtractedPage) -> dict[str, Any]:
     outlet published; its date has a time of day), the page's metadata otherwise.
     """
     url, key = _identity(item, page)
+    alias = {ALIAS_KEY: item["url_hash"]} if key != item["url_hash"] else {}
     return {
+        **alias,
         "source_id": item["source_id"],
         "feed_id": item["feed_id"],
         "url": url,

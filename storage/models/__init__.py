@@ -1,6 +1,6 @@
 """Every table of the application; importing this package registers them all on ``Base.metadata``."""
 
-from narrative_tracker.storage.models.articles import Article
+from narrative_tracker.storage.models.articles import Article, ArticleAlias
 from narrative_tracker.storage.models.base import Base, UTCDateTime, table_of, utc_now
 from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
 from narrative_tracker.storage.models.labels import Label, LabelledText
@@ -11,6 +11,7 @@ from narrative_tracker.storage.models.trends import Alert, DailyTrend, DigestDel
 __all__ = [
     "Alert",
     "Article",
+    "ArticleAlias",
     "Base",
     "Classification",
     "ClassifiedArticle",
