@@ -181,7 +181,10 @@ def _deliver(batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]],
 def _identity(item: dict[str, Any], page: ExtractedPage) -> tuple[str, str]:
     """(url, url_hash): the page's canonical URL when it names one on the source's domains."""
     if page.canonical:
-        canonical = normalize_url(urljoin(item["url"], page.canonical))
+        try:
+            canonical = normalize_url(urljoin(item["url"], page.canonical))
+        except ValueError:  # a port out of range, a broken IPv6 literal: ignore the claim
+            return item["url"], item["url_hash"]
         if is_http(canonical) and on_domains(canonical, item["domains"]) and canonical != item["url"]:
             return canonical, url_hash(canonical)
     return item["url"], item["url_hash"]

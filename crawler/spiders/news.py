@@ -53,6 +53,14 @@ MAX_URL_LENGTH = 2083
 MAX_BACKOFF = timedelta(hours=24)
 
 
+def _normalized(url: str) -> str | None:
+    """``normalize_url``, or None for a URL that cannot be parsed (hostile feeds write them)."""
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Entry:
     """One entry URL of a source (a feed, a sitemap or a listing page) with its stored state."""
@@ -214,7 +222,7 @@ class NewsSpider(scrapy.Spider):
         this crawl, at most MAX_SITEMAP_CHILDREN of them."""
         kept: list[str] = []
         for child in children:
-            normalized = normalize_url(child) if is_http(child) and len(child) <= MAX_URL_LENGTH else None
+            normalized = _normalized(child) if is_http(child) and len(child) <= MAX_URL_LENGTH else None
             if normalized is None or not on_domains(normalized, entry.source.domains):
                 self.tracker.skipped["sitemap-off-domain"] += 1
                 continue
@@ -325,7 +333,10 @@ class NewsSpider(scrapy.Spider):
             if len(link.url) > MAX_URL_LENGTH:
                 self.tracker.skipped["url-too-long"] += 1
                 continue
-            normalized = normalize_url(link.url)
+            normalized = _normalized(link.url)
+            if normalized is None:  # a port out of range, a broken IPv6 literal...
+                self.tracker.skipped["bad-url"] += 1
+                continue
             if not on_domains(normalized, entry.source.domains):
                 self.tracker.skipped["off-domain"] += 1
                 continue
