@@ -8,9 +8,10 @@ from narrative_tracker.crawler.runner import run_crawl
 from narrative_tracker.jobs.base import JobContext, JobInterrupted
 
 #: Seconds the crawl process gets to store what it has once the job is stopped. Shorter than the
-#: job process's own grace (jobs.runner.CHILD_STOP_SECONDS, 6 s), so that a stopped job ends its
+#: job process's own grace (jobs.runner.CHILD_STOP_SECONDS, 12 s), so that a stopped job ends its
 #: whole process tree before it is killed; were it killed first, the crawl dies with it anyway.
-STOP_GRACE_SECONDS = 4.0
+#: (4 s was too short for Scrapy to close and store on a loaded two-core machine.)
+STOP_GRACE_SECONDS = 10.0
 
 
 def run(ctx: JobContext) -> dict[str, Any]:

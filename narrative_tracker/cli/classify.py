@@ -320,10 +320,11 @@ def classify(app: AppContext, since: str | None, as_json: bool) -> None:
     from narrative_tracker.classifier.taxonomy import load_taxonomy
     from narrative_tracker.jobs.locks import job_lock
 
+    database = app.database  # an unreachable database is reported as such, not as a taken lock
     with job_lock(app.settings.database_url, app.settings.home, "classify", command="classify"):
-        model = ensure_model(app.settings, app.database, notify=_notify)
+        model = ensure_model(app.settings, database, notify=_notify)
         stats = classify_stored(
-            app.database,
+            database,
             model,
             load_taxonomy(app.settings.taxonomy_file),
             batch_size=app.settings.classifier.batch_size,

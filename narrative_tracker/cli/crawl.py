@@ -65,11 +65,12 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
     from narrative_tracker.crawler.runner import run_crawl
     from narrative_tracker.jobs.locks import job_lock
 
+    database = app.database  # an unreachable database is reported as such, not as a taken lock
     line = _ProgressLine()
     try:
         with job_lock(app.settings.database_url, app.settings.home, "crawl", command="crawl"):
             stats = run_crawl(
-                app.settings, database=app.database, sources=sources, max_articles=max_articles, progress=line
+                app.settings, database=database, sources=sources, max_articles=max_articles, progress=line
             )
     finally:
         line.close()
