@@ -2,9 +2,11 @@
 
 Each version directory holds ``model.skops`` (the fitted Pipeline, saved with skops) and
 ``metadata.json`` (created, taxonomy and training-data hashes, counts per narrative and
-language, library versions, cross-validated metrics, the file's SHA-256). Loading checks the
-hash, the library versions and the types the file asks for against ``TRUSTED_TYPES``: nothing
-outside that list is ever loaded, and pickle is never used.
+language, library versions, cross-validated metrics, the file's SHA-256). The SHA-256 is also
+recorded in the ModelVersion row at registration: a registered model loads only when its file
+matches the row (the copy beside the file could be rewritten with it), and a metadata.json
+without a hash is refused. Loading also checks the library versions and the types the file asks
+for against ``TRUSTED_TYPES``: nothing outside that list is ever loaded, and pickle is never used.
 
 Statuses: ``candidate`` (trained, not serving), ``active`` (exactly one serves), ``retired``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import secrets
@@ -31,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from narrative_tracker.classifier.legacy import upgrade_model_bytes
 from narrative_tracker.errors import ModelError, ModelNotFoundError
+from narrative_tracker.privatefiles import PRIVATE_DIR_MODE, make_private, private_dir, write_private
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models import ModelVersion, utc_now
 from narrative_tracker.storage.queries import ACTIVE
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from narrative_tracker.classifier.inference import Explainer
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -113,19 +119,20 @@ def save_model(models_dir: Path, version: str, pipeline: Pipeline, metadata: dic
     target = models_dir / version
     if target.exists():
         raise ModelError(f"model version {version} exists already in {models_dir}")
-    models_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(models_dir)
     staging = models_dir / f".{version}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging.mkdir(mode=PRIVATE_DIR_MODE)
     try:
         skops.io.dump(pipeline, staging / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+        make_private(staging / MODEL_FILE)
         metadata = {
             **metadata,
             "version": version,
             "libraries": library_versions(),
             "model_sha256": sha256_file(staging / MODEL_FILE),
         }
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
+        write_private(staging / METADATA_FILE, json.dumps(metadata, indent=2, ensure_ascii=False))
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -150,8 +157,11 @@ def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:
     return metadata
 
 
-def load_model(models_dir: Path, version: str) -> LoadedModel:
-    """Load and check one version; ModelError says what is wrong and what to do."""
+def load_model(models_dir: Path, version: str, *, expected_sha256: str | None = None) -> LoadedModel:
+    """Load and check one version; ModelError says what is wrong and what to do.
+
+    ``expected_sha256`` is the hash recorded in the database (see ``load_registered``); without it
+    the file is checked against its metadata.json only."""
     import skops.io
 
     metadata = read_metadata(models_dir, version)
@@ -165,8 +175,20 @@ def load_model(models_dir: Path, version: str) -> LoadedModel:
             f"model {version} was made with scikit-learn {made_with} but {installed} is installed: "
             "retrain it with `narrative-tracker train --promote`"
         )
-    if metadata.get("model_sha256") and sha256_file(path) != metadata["model_sha256"]:
+    recorded = metadata.get("model_sha256")
+    if not isinstance(recorded, str) or not recorded:
+        raise ModelError(
+            f"model {version}: {METADATA_FILE} has no model_sha256, so {path} cannot be checked; "
+            "retrain with `narrative-tracker train --promote`"
+        )
+    actual = sha256_file(path)
+    if actual != recorded:
         raise ModelError(f"model {version}: {path} is corrupt (its checksum does not match {METADATA_FILE})")
+    if expected_sha256 and actual != expected_sha256:
+        raise ModelError(
+            f"model {version}: {path} is not the file that was registered (its SHA-256 differs from the "
+            "one recorded in the database); restore it from a backup or retrain with `narrative-tracker train`"
+        )
     try:
         data = upgrade_model_bytes(path.read_bytes())
         untrusted = skops.io.get_untrusted_types(data=data)
@@ -194,11 +216,11 @@ class ModelCache:
         self._models: dict[tuple[Path, str], LoadedModel] = {}
         self._lock = threading.Lock()
 
-    def get(self, models_dir: Path, version: str) -> LoadedModel:
+    def get(self, models_dir: Path, version: str, *, expected_sha256: str | None = None) -> LoadedModel:
         key = (models_dir.resolve(), version)
         with self._lock:
             if key not in self._models:
-                self._models[key] = load_model(models_dir, version)
+                self._models[key] = load_model(models_dir, version, expected_sha256=expected_sha256)
                 for other in [k for k in self._models if k[0] == key[0] and k != key][:-2]:
                     del self._models[other]  # keep a few recent versions only
             return self._models[key]
@@ -207,9 +229,35 @@ class ModelCache:
 CACHE = ModelCache()
 
 
+def load_registered(db: Database, models_dir: Path, version: str, *, cache: ModelCache | None = CACHE) -> LoadedModel:
+    """Load a registered version, checking its file against the hash recorded in the database.
+
+    A row registered before hashes were recorded (revision 0006) has none: its metadata.json's
+    hash is checked and then recorded, so that later changes to the file are caught."""
+    with db.session() as session:
+        row = session.get(ModelVersion, version)
+        expected = row.model_sha256 if row is not None else None
+    if row is None:
+        raise ModelNotFoundError(f"no model version {version!r}: see `narrative-tracker models list`")
+    loaded = (
+        cache.get(models_dir, version, expected_sha256=expected)
+        if cache is not None
+        else load_model(models_dir, version, expected_sha256=expected)
+    )
+    if not expected:
+        with db.session() as session:
+            stored = session.get(ModelVersion, version)
+            if stored is not None and not stored.model_sha256:
+                stored.model_sha256 = str(loaded.metadata["model_sha256"])
+                log.warning("model %s: recorded the SHA-256 of its file, registered before hashes were kept", version)
+    return loaded
+
+
 # ---------------------------------------------------------------- database rows
-def register(db: Database, version: str, metadata: dict[str, Any]) -> None:
+def register(db: Database, version: str, metadata: dict[str, Any], *, model_file: Path | None = None) -> None:
+    """Add a candidate row; ``model_file`` (the saved model.skops) has its SHA-256 recorded."""
     cv = metadata.get("cv") or {}
+    sha256 = sha256_file(model_file) if model_file is not None else str(metadata.get("model_sha256") or "")
     with db.session() as session:
         session.add(
             ModelVersion(
@@ -222,6 +270,7 @@ def register(db: Database, version: str, metadata: dict[str, Any]) -> None:
                     "evaluation": metadata.get("evaluation"),
                 },
                 notes=metadata.get("notes", ""),
+                model_sha256=sha256,
             )
         )
 

@@ -20,8 +20,9 @@ from narrative_tracker.classifier.evaluation import Prediction, score_prediction
 from narrative_tracker.classifier.labels import gold_records, labelled_article_ids, pattern_records
 from narrative_tracker.classifier.registry import (
     CACHE,
+    MODEL_FILE,
     LoadedModel,
-    load_model,
+    load_registered,
     new_version_name,
     read_metadata,
     register,
@@ -66,10 +67,11 @@ def _explaining_missing_files(settings: Settings) -> Iterator[None]:
         ) from None
 
 
-def load_version(settings: Settings, version: str, *, cached: bool = True) -> LoadedModel:
-    """Model ``version`` from the configured models directory (ModelError says what is wrong)."""
+def load_version(settings: Settings, db: Database, version: str, *, cached: bool = True) -> LoadedModel:
+    """Model ``version`` from the configured models directory, checked against the hash recorded
+    in the database (ModelError says what is wrong, and where the files were looked for)."""
     with _explaining_missing_files(settings):
-        return CACHE.get(settings.models_dir, version) if cached else load_model(settings.models_dir, version)
+        return load_registered(db, settings.models_dir, version, cache=CACHE if cached else None)
 
 
 def version_metadata(settings: Settings, version: str) -> dict[str, Any]:
@@ -196,8 +198,8 @@ def train(
         "train_seconds": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
-    save_model(settings.models_dir, version, pipeline, metadata)
-    register(db, version, metadata)
+    folder = save_model(settings.models_dir, version, pipeline, metadata)
+    register(db, version, metadata, model_file=folder / MODEL_FILE)
     return {
         "version": version,
         "cv": cv,
@@ -216,7 +218,7 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
     evaluation set (``force`` skips the comparison). A model that cannot load is never promoted."""
     from narrative_tracker.storage.queries import active_model_version
 
-    candidate = load_version(settings, version, cached=False)  # ModelError here leaves the active model alone
+    candidate = load_version(settings, db, version, cached=False)  # ModelError here leaves the active model alone
     with db.session() as session:
         current = active_model_version(session)
     result: dict[str, Any] = {"version": version, "previous": current, "compared": None}
@@ -227,7 +229,7 @@ def promote(settings: Settings, db: Database, version: str, *, force: bool = Fal
         holdout = fixed_evaluation_set(db, load_taxonomy(settings.taxonomy_file))
         if holdout:
             try:
-                serving: LoadedModel | None = load_version(settings, current)
+                serving: LoadedModel | None = load_version(settings, db, current)
             except ModelError:
                 serving = None  # the active model cannot load: anything loadable is better
             if serving is not None:
@@ -257,7 +259,7 @@ def ensure_model(
     from narrative_tracker.storage.queries import active_model_version
 
     if version:
-        return load_version(settings, version)
+        return load_version(settings, db, version)
     with db.session() as session:
         current = active_model_version(session)
     if current is None:
@@ -266,7 +268,7 @@ def ensure_model(
         set_active(db, trained["version"])
         notify(f"Model {trained['version']} trained in {trained['seconds']} s and made active.")
         current = trained["version"]
-    return load_version(settings, current)
+    return load_version(settings, db, current)
 
 
 def evaluate_file(

@@ -178,21 +178,6 @@ def _share_politeness(settings: dict[str, Any], database_url: str, delay: float)
     settings["DOWNLOAD_DELAY"] = 0
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: be killed when the process that started this one dies (a SIGKILLed worker must not
-    leave its crawl running, holding nothing, beside the crawl of the task's redelivery)."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # it died before the call
-        os._exit(1)
-
-
 def _tune_garbage_collector() -> None:
     """Collect less often during the crawl, and never re-walk what start-up made.
 
@@ -222,10 +207,12 @@ def _check(
 
 
 def main() -> int:
+    from narrative_tracker.crawler.lifetime import die_with_parent
+
     events = _event_stream()
     plan = json.loads(sys.stdin.read())
-    if plan.get("die_with_parent"):
-        _die_with_parent(int(plan["die_with_parent"]))
+    # Before the workers start: killed with the process that started us (see crawler.lifetime).
+    die_with_parent(plan.get("parent_pid"))
     # Scrapy installs the root log handler (LOG_LEVEL, on stderr) when the crawl process starts.
     status = run(plan, events)
     # Everything is stored, the workers are shut down and the summary is out: skip the

@@ -1,12 +1,14 @@
 """Reading RSS 2.0, Atom and RDF feeds (bytes fetched by Scrapy) with feedparser.
 
-feedparser never fetches anything here: it gets the response body and headers, so every request
+feedparser never fetches or opens anything here: it gets the response body (as a file object,
+so that a body naming a path is not read from disk) and headers, so every request
 goes through Scrapy's politeness, robots.txt and size limits.
 """
 
 from __future__ import annotations
 
 import calendar
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,7 +72,11 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    # A file object, never the bytes: feedparser tries open() on a bytes or str value first, so a
+    # body that is a path ("/etc/...", "/dev/zero", a local feed file) would be read from disk.
+    parsed = feedparser.parse(
+        io.BytesIO(body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
     error = parsed.get("bozo_exception") if parsed.get("bozo") else None
     # A missing or odd Content-Type, or a charset declared twice, is not a broken feed.
     malformed = error is not None and not isinstance(error, BENIGN_PROBLEMS)

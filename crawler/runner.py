@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a stopped crawl gets to store what it has before it is killed.
+#: Seconds a stopped crawl gets to store what it has before it is killed (the CLI's default; the
+#: crawl job passes a shorter one that fits in the job's own grace, see jobs.crawl).
 STOP_GRACE_SECONDS = 15.0
 
 Progress = Callable[[int, int | None], None]
@@ -78,11 +79,13 @@ def run_crawl(
     timeout: float | None = None,
     progress: Progress | None = None,
     worker_mode: bool = False,
+    stop_grace: float = STOP_GRACE_SECONDS,
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
 
     ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
-    process through the database (``crawler.limiter``) and the crawl process dies with its caller.
+    process through the database (``crawler.limiter``). Every crawl process dies with its caller
+(``crawler.lifetime``).
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
     ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
@@ -93,13 +96,12 @@ def run_crawl(
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
     if worker_mode:
         plan["shared_limits"] = True
-        plan["die_with_parent"] = os.getpid()
         # A task crawls one source: starting a fork server that preloads trafilatura and the
         # language model for it cost more than the extraction it spreads (the worker processes
         # are the parallelism here).
         plan["crawler"]["extraction_workers"] = 0
     limit = timeout if timeout is not None else settings.crawler.crawl_timeout
-    return _run_child(plan, stop=stop, timeout=limit, progress=progress)
+    return _run_child(plan, stop=stop, timeout=limit, progress=progress, stop_grace=stop_grace)
 
 
 def prepare_crawl(
@@ -169,6 +171,26 @@ def check_sources(
     return results
 
 
+#: Environment variables the crawl process keeps: it parses hostile input, so it gets no secret
+#: (NARRATIVE_TRACKER_SMTP_PASSWORD, the database URL, cloud credentials...). The database URL
+#: reaches it on stdin, in the plan, where /proc/<pid>/environ does not show it.
+CHILD_ENVIRONMENT = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+        "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8",
+        "PYTHONDONTWRITEBYTECODE", "PYTHONSAFEPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "COVERAGE_PROCESS_START",
+    }
+)  # fmt: skip
+
+
+def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The crawl process's environment: the allow-listed variables and the locale (LC_*)."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if k in CHILD_ENVIRONMENT or k.startswith("LC_")}
+
+
 def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
     """Start the crawl process in its own process group and hand it the plan.
 
@@ -183,13 +205,15 @@ def start_child(plan: dict[str, Any]) -> subprocess.Popen[str]:
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            env=child_environment(),
             start_new_session=True,  # its own process group: the extraction workers go with it
         )
     except OSError as exc:
         raise CrawlError(f"cannot start the crawl process ({sys.executable}): {exc.strerror}") from None
     assert child.stdin is not None
     try:
-        child.stdin.write(json.dumps(plan))
+        # Its parent's pid: it dies with us, even if we die before it asked (crawler.lifetime).
+        child.stdin.write(json.dumps({**plan, "parent_pid": os.getpid()}))
         child.stdin.close()
     except BrokenPipeError:
         pass  # it died at once: its exit status and log tell why
@@ -203,6 +227,7 @@ def _run_child(
     timeout: float,
     progress: Progress | None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    stop_grace: float = STOP_GRACE_SECONDS,
 ) -> dict[str, Any]:
     child = start_child(plan)
     assert child.stdout is not None
@@ -218,7 +243,7 @@ def _run_child(
         if stopped or time.monotonic() >= deadline:
             interrupted, timed_out = stopped, not stopped
             logger.warning("crawl %s: stopping the crawl process", "interrupted" if interrupted else "timed out")
-            _stop_child(child)
+            _stop_child(child, stop_grace)
             break
     reader.join(timeout=10)
     returncode = child.wait()
@@ -264,11 +289,11 @@ def _read_events(
                 logger.debug("progress callback failed", exc_info=True)
 
 
-def _stop_child(child: subprocess.Popen[str]) -> None:
+def _stop_child(child: subprocess.Popen[str], grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGTERM (Scrapy closes gracefully and stores what it has), then SIGKILL the whole group."""
     try:
         child.send_signal(signal.SIGTERM)
-        child.wait(timeout=STOP_GRACE_SECONDS)
+        child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         pass
     except ProcessLookupError:

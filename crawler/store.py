@@ -19,10 +19,14 @@ from narrative_tracker.crawler.dedup import NUM_PERM, DuplicateIndex
 from narrative_tracker.crawler.sources import SourceSpec
 from narrative_tracker.crawler.urls import url_hash
 from narrative_tracker.storage.database import Database
-from narrative_tracker.storage.models import Article, Feed, Source
+from narrative_tracker.storage.models import Article, ArticleAlias, Feed, Source
 from narrative_tracker.storage.models.base import table_of, utc_now
 
 ARTICLES = table_of(Article)
+ALIASES = table_of(ArticleAlias)
+#: Key of an article row naming the hash of the link that led to it, when the article is stored
+#: under another URL (its canonical one): kept as an alias, not a column of ``articles``.
+ALIAS_KEY = "alias_hash"
 FEEDS = table_of(Feed)
 #: Rows per transaction when inserting articles.
 BATCH_SIZE = 1000
@@ -150,15 +154,20 @@ def load_duplicate_index(db: Database, threshold: float, days: int) -> Duplicate
 
 
 def _insert(connection: Connection) -> Insert:
+    return _insert_ignoring(connection, ARTICLES, "url_hash")
+
+
+def _insert_ignoring(connection: Connection, table: Any, key: str) -> Insert:
+    """INSERT ... ON CONFLICT (key) DO NOTHING."""
     # Imported here: the PostgreSQL dialect costs a SQLite crawl 20 ms of start-up.
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(ARTICLES).on_conflict_do_nothing(index_elements=["url_hash"])
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[key])
     if connection.dialect.name == "sqlite":
         from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(ARTICLES).on_conflict_do_nothing(index_elements=["url_hash"])
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[key])
     raise NotImplementedError(f"no conflict-free insert for the {connection.dialect.name} database")
 
 
@@ -182,7 +191,8 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
     its text, when that post is stored; and a post stored after its reposts becomes their root,
     since it was posted first (the index keeps the reposts' old roots until the next crawl).
     """
-    rows = [{**POST_COLUMNS, **row} for row in rows]
+    aliases = {row[ALIAS_KEY]: row["url_hash"] for row in rows if row.get(ALIAS_KEY)}
+    rows = [{**POST_COLUMNS, **{k: v for k, v in row.items() if k != ALIAS_KEY}} for row in rows]
     unique = list({row["url_hash"]: row for row in reversed(rows)}.values())[::-1]
     if not unique:
         return StoredBatch(0, 0, 0)
@@ -199,6 +209,8 @@ def store_articles(db: Database, rows: list[dict[str, Any]], index: DuplicateInd
             ).all()
             by_hash = {row["url_hash"]: row for row in unique}
             fresh = sorted(((article_id, by_hash[digest]) for digest, article_id in inserted), key=_first)
+            if aliases:
+                _store_aliases(connection, aliases)
             if not fresh:
                 return StoredBatch(0, 0, len(rows))
             by_content = _first_by_content(connection, [row["content_hash"] for _, row in fresh if row["content_hash"]])
@@ -264,10 +276,29 @@ def _first(pair: tuple[int, dict[str, Any]]) -> int:
 
 
 def _stored_hashes(connection: Connection, hashes: list[str]) -> set[str]:
+    """The hashes stored as an article's URL or as an alias of one (a feed link)."""
     found: set[str] = set()
     for chunk in _chunks(hashes):
         found.update(connection.scalars(select(ARTICLES.c.url_hash).where(ARTICLES.c.url_hash.in_(chunk))))
+        found.update(connection.scalars(select(ALIASES.c.url_hash).where(ALIASES.c.url_hash.in_(chunk))))
     return found
+
+
+def _store_aliases(connection: Connection, aliases: dict[str, str]) -> None:
+    """Record each link hash -> the article stored under its canonical URL (once; a link already
+    recorded, or that is itself an article's URL, is left alone)."""
+    targets: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(aliases.values()))):
+        query = select(ARTICLES.c.url_hash, ARTICLES.c.id).where(ARTICLES.c.url_hash.in_(chunk))
+        targets.update({digest: article_id for digest, article_id in connection.execute(query)})
+    known = _stored_hashes(connection, list(aliases))
+    values = [
+        {"url_hash": link, "article_id": targets[canonical], "created_at": utc_now()}
+        for link, canonical in aliases.items()
+        if link not in known and canonical in targets
+    ]
+    if values:
+        connection.execute(_insert_ignoring(connection, ALIASES, "url_hash"), values)
 
 
 def _first_by_content(connection: Connection, digests: list[str]) -> dict[str, tuple[int, int]]:

@@ -12,6 +12,8 @@ import threading
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
+from narrative_tracker.crawler.lifetime import die_with_parent
+
 
 def make_executor(workers: int) -> Executor | None:
     """A pool of extraction workers forked from a server process that has loaded trafilatura and
@@ -24,7 +26,8 @@ def make_executor(workers: int) -> Executor | None:
         return None
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["narrative_tracker.crawler._preload"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    # Each worker dies with the fork server, which exits when the crawl process is gone.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=die_with_parent)
 
 
 def start_executor(workers: int) -> Executor | None:

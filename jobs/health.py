@@ -6,20 +6,27 @@ Prometheus text format from a registry of its own (never the process-global defa
 
 - ``narrative_tracker_job_runs_total{job,status}``, ``narrative_tracker_job_failures_total{job}``
   and ``narrative_tracker_job_duration_seconds{job}``: runs this process started;
-- read from the database at each scrape: ``narrative_tracker_articles_stored``,
+- read from the database (at most once per ``FIGURES_TTL`` seconds, however often it is scraped:
+  the counts scan whole tables): ``narrative_tracker_articles_stored``,
   ``narrative_tracker_feeds_unhealthy``, ``narrative_tracker_classification_backlog`` (articles the
   active model has not classified yet), ``narrative_tracker_job_last_success_timestamp_seconds{job}``;
 - ``narrative_tracker_scheduler_leader`` (1 on the leader) and ``narrative_tracker_up_database``;
 - with a broker (``[queue] broker_url``): ``narrative_tracker_queue_depth{queue,state}`` (ready,
   delayed, dead; read from RabbitMQ), ``narrative_tracker_queue_tasks{queue,status}`` (tasks
   recorded in the database by status), ``narrative_tracker_workers_live``.
+
+The server reads each request for at most ``REQUEST_TIMEOUT`` seconds and serves at most
+``MAX_CONNECTIONS`` at once; a connection beyond that gets 503 at once, so idle or slow clients
+cannot pile up threads in the service process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -50,6 +57,12 @@ log = logging.getLogger(__name__)
 
 #: Buckets from a second to two hours: jobs take from a few seconds (trends) to long crawls.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+#: Seconds the database figures of /metrics are reused (Prometheus scrapes every 15-60 s).
+FIGURES_TTL = 30.0
+#: Seconds a client gets to send its request (and to read the answer) before it is dropped.
+REQUEST_TIMEOUT = 10.0
+#: Connections served at once.
+MAX_CONNECTIONS = 8
 
 
 class Metrics:
@@ -61,6 +74,8 @@ class Metrics:
         jobs: list[str],
         is_leader: Callable[[], bool],
         settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         disable_created_metrics()  # the *_created series only double the output
         self.registry = CollectorRegistry(auto_describe=True)
@@ -81,7 +96,7 @@ class Metrics:
             self.failures.labels(job)
             for status in ("success", "failed", "interrupted", "skipped"):
                 self.runs.labels(job, status)
-        self.registry.register(_DatabaseCollector(database, jobs, is_leader))
+        self.registry.register(_DatabaseCollector(database, jobs, is_leader, clock=clock))
         if settings is not None and settings.queue.broker_url:
             self.registry.register(_QueueCollector(settings, database))
 
@@ -99,10 +114,22 @@ class Metrics:
 class _DatabaseCollector(Collector):
     """Gauges read from the database at scrape time, so a standby or a restart reports them too."""
 
-    def __init__(self, database: Database, jobs: list[str], is_leader: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        jobs: list[str],
+        is_leader: Callable[[], bool],
+        *,
+        ttl: float = FIGURES_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.database = database
         self.jobs = jobs
         self.is_leader = is_leader
+        self.ttl = ttl
+        self.clock = clock
+        self._cached: tuple[float, tuple[int, int, int, dict[str, Any]]] | None = None
+        self._lock = threading.Lock()  # one scrape queries, the ones arriving meanwhile wait for it
 
     def describe(self) -> list[Any]:
         return []  # computed at collect time; describing would query the database at registration
@@ -112,7 +139,7 @@ class _DatabaseCollector(Collector):
             "narrative_tracker_scheduler_leader", "1 when this process is the leader", value=int(self.is_leader())
         )
         try:
-            figures = self._figures()
+            figures = self._cached_figures()
         except SQLAlchemyError as exc:
             log.warning("metrics: database unreachable: %s", exc)
             yield GaugeMetricFamily("narrative_tracker_up_database", "1 when the database answers", value=0)
@@ -133,6 +160,13 @@ class _DatabaseCollector(Collector):
             if when is not None:
                 last.add_metric([job], when.timestamp())
         yield last
+
+    def _cached_figures(self) -> tuple[int, int, int, dict[str, Any]]:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.ttl:
+                self._cached = (now, self._figures())  # an error is not cached: the next scrape retries
+            return self._cached[1]
 
     def _figures(self) -> tuple[int, int, int, dict[str, Any]]:
         with self.database.session() as session:
@@ -193,13 +227,22 @@ class HealthServer:
     """A small threaded HTTP server; ``health()`` returns (HTTP status, JSON body)."""
 
     def __init__(
-        self, bind: str, port: int, health: Callable[[], tuple[int, dict[str, Any]]], metrics: Metrics
+        self,
+        bind: str,
+        port: int,
+        health: Callable[[], tuple[int, dict[str, Any]]],
+        metrics: Metrics,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.health = health
         self.metrics = metrics
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = request_timeout  # socket timeout: a client that sends nothing is dropped
+
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("health endpoint: " + format, *args)
 
@@ -225,7 +268,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer((bind, port), Handler)
+        self._server = _BoundedServer((bind, port), Handler, max_connections)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="health-endpoint", daemon=True)
 
@@ -242,3 +285,32 @@ class HealthServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer with at most ``limit`` connections served at once."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], limit: int) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Full: answer 503 from the accepting thread (a small write, with a short timeout)
+            # and close, instead of starting one more thread.
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()

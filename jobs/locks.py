@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,8 @@ from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+from narrative_tracker.errors import JobBusyError
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,23 @@ def acquire_waiting(lock: Lock, *, timeout: float, give_up: Callable[[], bool], 
         if give_up() or time.monotonic() >= deadline:
             return False
         time.sleep(poll)
+
+
+@contextlib.contextmanager
+def job_lock(database_url: str, home: Path, job: str, *, command: str) -> Iterator[None]:
+    """The run lock of ``job`` for a manual ``command``: the same lock a scheduled run takes, so the
+    two never overlap (a concurrent classify failed on the primary key; a digest channel could be
+    claimed twice). JobBusyError at once when it is taken: the user decides to wait."""
+    lock = make_lock(database_url, home, f"job-{job}")
+    try:
+        if not lock.try_acquire():
+            raise JobBusyError(
+                f"{command}: the {job} job is running now (scheduled, or another command); "
+                "try again when it has finished (see `narrative-tracker jobs history`)"
+            )
+        yield
+    finally:
+        close(lock)
 
 
 def close(lock: Lock) -> None:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int | None], None]
 
 #: Seconds a child has between SIGTERM and SIGKILL.
-CHILD_STOP_SECONDS = 6.0
+CHILD_STOP_SECONDS = 12.0
 #: Seconds between two progress messages from a job process.
 PROGRESS_INTERVAL = 0.2
 #: How long a chained run waits for another run of the same job to end before it is skipped.

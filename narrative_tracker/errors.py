@@ -51,6 +51,10 @@ class ModelNotFoundError(ModelError, LookupError):
     """No model version with the given name exists in the registry."""
 
 
+class JobBusyError(NarrativeTrackerError):
+    """A manual command found its job running (the scheduler's run, or another command)."""
+
+
 class DeliveryError(NarrativeTrackerError):
     """A digest could not be delivered on a channel after all retries."""
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, S
 from sqlalchemy.orm import Session, sessionmaker
 
 from narrative_tracker.errors import StorageError
+from narrative_tracker.privatefiles import private_dir, touch_private
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,7 +49,9 @@ def create_db_engine(url: str) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # Created owner-only before SQLite opens it (its -wal and -shm files copy the mode).
+                private_dir(Path(database).parent)
+                touch_private(Path(database))
             except OSError as exc:
                 raise StorageError(f"cannot create the folder for database {database}: {exc.strerror}") from None
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
@@ -71,12 +74,14 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(engine: Engine) -> Any:
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # No "sqlalchemy.url": migrations run on a connection handed in through config.attributes.
+    # Alembic's ConfigParser treats "%" as interpolation (a percent-encoded password crashed it)
+    # and a URL with its password in the config could surface in a traceback.
     return config
 
 
@@ -100,7 +105,7 @@ def _describe_url(engine: Engine) -> str:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
-    config = _alembic_config(engine)
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
@@ -109,7 +114,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     from alembic import command
 
-    config = _alembic_config(engine)
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, revision)
@@ -163,6 +168,7 @@ def backup_sqlite(engine: Engine, target: Path) -> None:
     try:
         source = raw.driver_connection
         assert isinstance(source, sqlite3.Connection)
+        touch_private(target)  # a copy of the data, as private as the database
         destination = sqlite3.connect(target)
         try:
             source.backup(destination)

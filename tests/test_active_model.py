@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import column, create_engine, insert, select, table, text
 from sqlalchemy.exc import IntegrityError
 
 from narrative_tracker.classifier.features import prepare_words
@@ -84,6 +84,18 @@ def test_activations_racing_leave_exactly_one_active_model(database: Database) -
     assert all("could not be activated" in error for error in errors)
 
 
+REVISION_0001_COLUMNS = {
+    "version",
+    "status",
+    "created_at",
+    "promoted_at",
+    "taxonomy_hash",
+    "data_hash",
+    "metrics",
+    "notes",
+}
+
+
 def test_the_migration_keeps_the_latest_of_two_active_models(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0001")
@@ -94,7 +106,17 @@ def test_the_migration_keeps_the_latest_of_two_active_models(tmp_path: Path) -> 
     ]
     with engine.begin() as connection:
         connection.execute(
-            insert(ModelVersion.__table__),
+            # The table as revision 0001 made it (later revisions added columns).
+            insert(
+                table(
+                    "model_versions",
+                    *(
+                        column(c.name, c.type)
+                        for c in ModelVersion.__table__.columns
+                        if c.name in REVISION_0001_COLUMNS
+                    ),
+                )
+            ),
             [
                 {
                     **row,

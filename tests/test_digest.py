@@ -224,7 +224,15 @@ def _digest_settings(**values) -> DigestSettings:
 
 def test_smtp_delivery_sends_one_multipart_message_once(database, hostile, settings, smtp_server, caplog):
     recorder, port = smtp_server
-    channel = _digest_settings(smtp={"host": "127.0.0.1", "port": port, "security": "none", "username": "tracker"})
+    channel = _digest_settings(
+        smtp={
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "username": "tracker",
+            "allow_login_without_tls": True,
+        }
+    )
     digest = _digest(database, settings)
     caplog.set_level("DEBUG")
 
@@ -263,7 +271,15 @@ def test_smtp_delivery_sends_one_multipart_message_once(database, hostile, setti
 def test_smtp_refused_login_fails_without_retrying_or_leaking_the_password(database, settings, smtp_server, caplog):
     World(database).source("rs", "russian-state")
     recorder, port = smtp_server
-    channel = _digest_settings(smtp={"host": "127.0.0.1", "port": port, "security": "none", "username": "tracker"})
+    channel = _digest_settings(
+        smtp={
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "none",
+            "username": "tracker",
+            "allow_login_without_tls": True,
+        }
+    )
     digest = produce(database, settings, TODAY, now=NOW)
     results = deliver(database, digest, channel, "wrong-" + PASSWORD, backoff=0.001)
     assert (results[0].status, results[0].attempts) == ("failed", 1)

@@ -28,6 +28,7 @@ from narrative_tracker.classifier.registry import (
     rollback,
     save_model,
     set_active,
+    sha256_file,
 )
 from narrative_tracker.errors import ModelError, ModelNotFoundError
 
@@ -170,7 +171,7 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="corrupt"):
         load_model(tmp_path, "v1")
     metadata = json.loads((tmp_path / "v1" / "metadata.json").read_text())
-    metadata.pop("model_sha256")
+    metadata["model_sha256"] = sha256_file(path)  # the damaged file, hashed: skops itself fails
     (tmp_path / "v1" / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(ModelError, match="cannot be loaded"):
         load_model(tmp_path, "v1")
@@ -195,7 +196,7 @@ def test_types_outside_the_trusted_list_are_never_loaded(tmp_path):
     # Someone swaps in a model that calls an arbitrary function.
     skops.io.dump(FunctionTransformer(json.loads), folder / "model.skops", compression=zipfile.ZIP_DEFLATED)
     metadata = json.loads((folder / "metadata.json").read_text())
-    metadata.pop("model_sha256")
+    metadata["model_sha256"] = sha256_file(folder / "model.skops")  # the metadata rewritten with it
     (folder / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(ModelError, match=r"json\.loads"):
         load_model(tmp_path, "v1")

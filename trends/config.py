@@ -20,6 +20,9 @@ class SmtpSettings(Section):
     security: Literal["none", "starttls", "ssl"] = "starttls"
     #: Password comes from NARRATIVE_TRACKER_SMTP_PASSWORD, never from the file.
     username: str | None = None
+    #: With ``security = "none"`` a login would send the password in clear: refused unless this is
+    #: true (only for a relay on the same host or a trusted private network).
+    allow_login_without_tls: bool = False
     timeout: float = Field(default=30.0, gt=0)
 
 

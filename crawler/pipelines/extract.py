@@ -2,13 +2,19 @@
 
 trafilatura costs a few milliseconds per page, more than Scrapy's own work, so pages are sent to
 a pool of worker processes (``[crawler] extraction_workers``) while the reactor keeps fetching.
+
+A worker can die (killed for memory, a crash in a C library on a hostile page). The pool is then
+broken: every pending batch fails at once and ``submit`` raises. The pages are not lost: the pool
+is rebuilt (at most ``MAX_POOL_REBUILDS`` times per crawl) and the broken batches' pages are sent
+again one by one, so a page that kills a worker on its own is the only one that fails. Past the
+limit, pages fail with a logged error instead of waiting for the crawl timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
 from typing import Any
 from urllib.parse import urljoin
 
@@ -16,6 +22,7 @@ from scrapy.exceptions import DropItem
 
 from narrative_tracker.crawler.dedup import fingerprints
 from narrative_tracker.crawler.extract import ExtractedPage, PageInput, extract_pages
+from narrative_tracker.crawler.store import ALIAS_KEY
 from narrative_tracker.crawler.urls import is_http, normalize_url, on_domains, url_hash
 from narrative_tracker.crawler.workers import make_executor, worker_usage
 from narrative_tracker.language import detect_language
@@ -25,6 +32,10 @@ logger = logging.getLogger(__name__)
 #: Pages per round trip to a worker, and the longest a page waits for its batch to fill.
 BATCH_SIZE = 8
 BATCH_WAIT = 0.005
+#: Extraction pools rebuilt per crawl after a worker died; past this, pages fail (logged).
+MAX_POOL_REBUILDS = 3
+
+Batch = list[tuple["PageInput", "asyncio.Future[ExtractedPage | str]"]]
 
 
 class NotAnArticle(DropItem):
@@ -46,6 +57,8 @@ class ExtractPipeline:
         self.executor: Executor | None = None
         self._batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._workers = crawler.settings.getint("NT_EXTRACTION_WORKERS")
+        self.rebuilds = 0
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> ExtractPipeline:
@@ -78,11 +91,60 @@ class ExtractPipeline:
             self._timer.cancel()
             self._timer = None
         batch, self._batch = self._batch, []
-        if not batch or self.executor is None:
-            return
+        if batch:
+            self._submit(batch, retry=True)
+
+    def _submit(self, batch: Batch, *, retry: bool) -> None:
+        """Send ``batch`` to the pool; on a broken pool, resend its pages one by one to a new one."""
         loop = asyncio.get_running_loop()
-        done = self.executor.submit(extract_pages, [page for page, _ in batch])
-        done.add_done_callback(lambda result: loop.call_soon_threadsafe(_deliver, batch, result))
+        executor = self.executor
+        try:
+            if executor is None:
+                raise BrokenExecutor("no extraction pool")
+            done = executor.submit(extract_pages, [page for page, _ in batch])
+        except (BrokenExecutor, RuntimeError) as exc:  # broken, or shut down by a rebuild
+            self._broken(batch, executor, exc, retry=retry)
+            return
+
+        def finished(result: Future[Any]) -> None:
+            loop.call_soon_threadsafe(self._finished, batch, executor, result, retry)
+
+        done.add_done_callback(finished)
+
+    def _finished(self, batch: Batch, executor: Executor | None, done: Future[Any], retry: bool) -> None:
+        error = done.exception()
+        if isinstance(error, BrokenExecutor):
+            self._broken(batch, executor, error, retry=retry)
+        else:
+            _deliver(batch, done)
+
+    def _broken(self, batch: Batch, executor: Executor | None, error: BaseException, *, retry: bool) -> None:
+        if executor is not None and executor is self.executor and not self._rebuild():
+            retry = False
+        if not retry or self.executor is None:
+            for page, future in batch:
+                if not future.done():
+                    future.set_result(f"worker failed: {type(error).__name__}: {error}")
+                    logger.warning("%s: the extraction worker died on it", page.url)
+            return
+        for page, future in batch:  # one page per task: a page that kills a worker fails alone
+            self._submit([(page, future)], retry=len(batch) > 1)
+
+    def _rebuild(self) -> bool:
+        """Replace the broken pool (and the spider's reference to it); False past the limit."""
+        old = self.executor
+        if self.rebuilds >= MAX_POOL_REBUILDS:
+            logger.error("extraction workers died %d times: pages now fail instead of waiting", self.rebuilds + 1)
+            return False
+        self.rebuilds += 1
+        logger.warning("an extraction worker died: starting a new pool (%d of %d)", self.rebuilds, MAX_POOL_REBUILDS)
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
+        self.executor = make_executor(max(self._workers, 1))
+        spider = self.crawler.spider
+        if getattr(spider, "extraction_pool", None) is old:
+            spider.extraction_pool = self.executor
+        return True
 
     async def process_item(self, item: dict[str, Any]) -> dict[str, Any]:
         spider = self.crawler.spider
@@ -123,7 +185,10 @@ def _deliver(batch: list[tuple[PageInput, asyncio.Future[ExtractedPage | str]]],
 def _identity(item: dict[str, Any], page: ExtractedPage) -> tuple[str, str]:
     """(url, url_hash): the page's canonical URL when it names one on the source's domains."""
     if page.canonical:
-        canonical = normalize_url(urljoin(item["url"], page.canonical))
+        try:
+            canonical = normalize_url(urljoin(item["url"], page.canonical))
+        except ValueError:  # a port out of range, a broken IPv6 literal: ignore the claim
+            return item["url"], item["url_hash"]
         if is_http(canonical) and on_domains(canonical, item["domains"]) and canonical != item["url"]:
             return canonical, url_hash(canonical)
     return item["url"], item["url_hash"]
@@ -136,7 +201,9 @@ def _row(item: dict[str, Any], page: ExtractedPage) -> dict[str, Any]:
     outlet published; its date has a time of day), the page's metadata otherwise.
     """
     url, key = _identity(item, page)
+    alias = {ALIAS_KEY: item["url_hash"]} if key != item["url_hash"] else {}
     return {
+        **alias,
         "source_id": item["source_id"],
         "feed_id": item["feed_id"],
         "url": url,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import scrapy
@@ -38,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 #: Sitemap indexes are followed this many levels down.
 MAX_SITEMAP_DEPTH = 2
+#: Child sitemaps followed per sitemap index (on the source's domains; the rest are counted as
+#: skipped): one index listing thousands of children must not turn the crawler into an amplifier.
+MAX_SITEMAP_CHILDREN = 50
+
+T = TypeVar("T")
 #: Scheduler priorities: the article pages of the entries already read go before the next entries,
 #: so that the extraction workers get pages from the first feed on (all feeds first left them idle
 #: while the crawl process parsed a hundred feeds) and fewer requests wait in memory.
@@ -47,6 +52,14 @@ ARTICLE_PRIORITY = 20
 MAX_URL_LENGTH = 2083
 #: Longest back-off of a failing feed.
 MAX_BACKOFF = timedelta(hours=24)
+
+
+def _normalized(url: str) -> str | None:
+    """``normalize_url``, or None for a URL that cannot be parsed (hostile feeds write them)."""
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -205,7 +218,7 @@ class NewsSpider(TelegramReader, scrapy.Spider):
                 self.tracker.feeds["fetched"] += 1
                 self._feed_success(response, entry, digest, status="ok")
             if depth < MAX_SITEMAP_DEPTH:
-                for child in children:
+                for child in self._sitemap_children(entry, response.url, children):
                     self.tracker.hold(feed_id)
                     yield self._entry_request(entry, child, depth=depth + 1)
             for request in self._article_requests(entry, links):
@@ -213,6 +226,27 @@ class NewsSpider(TelegramReader, scrapy.Spider):
         finally:
             if depth > 0:
                 self.tracker.release(feed_id)
+
+    def _sitemap_children(self, entry: Entry, index_url: str, children: list[str]) -> list[str]:
+        """The children of a sitemap index worth fetching: http(s), on the source's domains, new in
+        this crawl, at most MAX_SITEMAP_CHILDREN of them."""
+        kept: list[str] = []
+        for child in children:
+            normalized = _normalized(child) if is_http(child) and len(child) <= MAX_URL_LENGTH else None
+            if normalized is None or not on_domains(normalized, entry.source.domains):
+                self.tracker.skipped["sitemap-off-domain"] += 1
+                continue
+            key = url_hash(normalized)
+            if key in self._requested:
+                continue
+            if len(kept) >= MAX_SITEMAP_CHILDREN:
+                self.tracker.skipped["sitemap-children-capped"] += 1
+                continue
+            self._requested.add(key)
+            kept.append(normalized)
+        if len(kept) < len(children):
+            logger.info("%s: %d of %d child sitemaps followed", index_url, len(kept), len(children))
+        return kept
 
     @property
     def _unhealthy_after(self) -> int:
@@ -242,7 +276,8 @@ class NewsSpider(TelegramReader, scrapy.Spider):
             return [self._link(response.url, e) for e in parsed.entries], []
         if entry.kind == "sitemap":
             max_age = timedelta(days=self.config.sitemap_max_age_days)
-            sitemap = parse_sitemap(response.body, url=response.url, max_age=max_age)
+            # Up to 50 MB after gunzip: parsed off the reactor thread, which keeps serving downloads.
+            sitemap = await self._off_reactor(parse_sitemap, response.body, url=response.url, max_age=max_age)
             return [Link(u.url, u.title, "", u.published_at) for u in sitemap.urls], sitemap.sitemaps
         selector = entry.source.listing.selector if entry.source.listing else "a"
         hrefs = []
@@ -251,6 +286,20 @@ class NewsSpider(TelegramReader, scrapy.Spider):
             if href:
                 hrefs.append(Link(urljoin(response.url, href.strip())))
         return hrefs, []
+
+    async def _off_reactor(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function`` in an extraction worker, or in a thread when there are none (or they died)."""
+        if self.extraction_pool is not None:
+            try:
+                future = self.extraction_pool.submit(function, *args, **kwargs)
+            except RuntimeError:  # the pool is shutting down, or broken (BrokenExecutor)
+                pass
+            else:
+                try:
+                    return await asyncio.wrap_future(future)
+                except BrokenExecutor:
+                    logger.warning("an extraction worker died; parsing in a thread of the crawl process")
+        return await asyncio.to_thread(function, *args, **kwargs)
 
     async def _parse_feed(self, body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         """``parse_feed`` in an extraction worker when there are some: feedparser costs about 0.2 ms
@@ -301,7 +350,10 @@ class NewsSpider(TelegramReader, scrapy.Spider):
             if len(link.url) > MAX_URL_LENGTH:
                 self.tracker.skipped["url-too-long"] += 1
                 continue
-            normalized = normalize_url(link.url)
+            normalized = _normalized(link.url)
+            if normalized is None:  # a port out of range, a broken IPv6 literal...
+                self.tracker.skipped["bad-url"] += 1
+                continue
             if not on_domains(normalized, entry.source.domains):
                 self.tracker.skipped["off-domain"] += 1
                 continue

@@ -304,7 +304,7 @@ def models_rollback(app: AppContext) -> None:
     from narrative_tracker.classifier.service import load_version
 
     retired, active = rollback(app.database)
-    load_version(app.settings, active, cached=False)  # say now if the older files are unusable
+    load_version(app.settings, app.database, active, cached=False)  # say now if the older files are unusable
     summary(f"rolled back: {active} is active again ({retired} retired)")
 
 
@@ -325,16 +325,19 @@ def classify(app: AppContext, since: str | None, as_json: bool, no_wait: bool) -
     from narrative_tracker.classifier.classify import classify_stored
     from narrative_tracker.classifier.service import ensure_model
     from narrative_tracker.classifier.taxonomy import load_taxonomy
+    from narrative_tracker.jobs.locks import job_lock
 
-    model = ensure_model(app.settings, app.database, notify=_notify)
-    stats = classify_stored(
-        app.database,
-        model,
-        load_taxonomy(app.settings.taxonomy_file),
-        batch_size=app.settings.classifier.batch_size,
-        since=_parse_date(since),
-        progress=_bar,
-    )
+    database = app.database  # an unreachable database is reported as such, not as a taken lock
+    with job_lock(app.settings.database_url, app.settings.home, "classify", command="classify"):
+        model = ensure_model(app.settings, database, notify=_notify)
+        stats = classify_stored(
+            database,
+            model,
+            load_taxonomy(app.settings.taxonomy_file),
+            batch_size=app.settings.classifier.batch_size,
+            since=_parse_date(since),
+            progress=_bar,
+        )
     if as_json:
         echo_json(stats)
     summary(

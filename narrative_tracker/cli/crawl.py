@@ -70,12 +70,15 @@ def crawl(app: AppContext, sources: tuple[str, ...], max_articles: int | None, a
         _crawl_on_workers(app, sources, max_articles, as_json, no_wait)
         return
     from narrative_tracker.crawler.runner import run_crawl
+    from narrative_tracker.jobs.locks import job_lock
 
+    database = app.database  # an unreachable database is reported as such, not as a taken lock
     line = _ProgressLine()
     try:
-        stats = run_crawl(
-            app.settings, database=app.database, sources=sources, max_articles=max_articles, progress=line
-        )
+        with job_lock(app.settings.database_url, app.settings.home, "crawl", command="crawl"):
+            stats = run_crawl(
+                app.settings, database=database, sources=sources, max_articles=max_articles, progress=line
+            )
     finally:
         line.close()
     if as_json:

@@ -191,9 +191,12 @@ def digest(app: AppContext, when: datetime | None, out: Path | None, send: bool)
         for path in write_files(result, out):
             click.echo(str(path))
     if send:
-        results = deliver(app.database, result, settings.digest, settings.smtp_password)
-        if any(r.status == "sent" for r in results):
-            record_shown(app.database, result)
+        from narrative_tracker.jobs.locks import job_lock
+
+        with job_lock(settings.database_url, settings.home, "digest", command="digest --send"):
+            results = deliver(app.database, result, settings.digest, settings.smtp_password)
+            if any(r.status == "sent" for r in results):
+                record_shown(app.database, result)
         for r in results:
             click.echo(f"{r.channel}: {r.status}" + (f" ({r.error})" if r.error else ""))
         failed = [r for r in results if r.status == "failed"]

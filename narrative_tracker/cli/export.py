@@ -58,6 +58,19 @@ def articles(app: AppContext, fmt: str, since: datetime | None, out: Path | None
         summary(f"Exported {count:,} articles to {out}.")
 
 
+#: First characters that make a spreadsheet (Excel, LibreOffice, Google Sheets) read a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: crawled titles are written by the outlets we
+    watch, and ``=HYPERLINK(...)`` or ``=cmd|...`` in one would run when an analyst opens the file.
+    A leading apostrophe (OWASP's advice) makes it text; the JSON Lines export stays verbatim."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _write(handle: TextIO, fmt: str, records: Iterator[ArticleRecord], fields: tuple[str, ...]) -> int:
     count = 0
     if fmt == "jsonl":
@@ -68,13 +81,12 @@ def _write(handle: TextIO, fmt: str, records: Iterator[ArticleRecord], fields: t
     writer = csv.DictWriter(handle, fieldnames=list(fields))
     writer.writeheader()
     for record in records:
-        forwarded = record["forwarded_from"]
-        writer.writerow(
-            {
-                **record,
-                "narratives": json.dumps(record["narratives"], ensure_ascii=False),
-                "forwarded_from": json.dumps(forwarded, ensure_ascii=False) if forwarded is not None else "",
-            }
-        )
+        forwarded = record.get("forwarded_from")
+        row = {
+            **record,
+            "narratives": json.dumps(record["narratives"], ensure_ascii=False),
+            "forwarded_from": json.dumps(forwarded, ensure_ascii=False) if forwarded is not None else "",
+        }
+        writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
         count += 1
     return count

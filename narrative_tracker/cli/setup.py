@@ -30,8 +30,11 @@ def init(app: AppContext, force: bool) -> None:
     target = Path(app.config_path) if app.config_path else default_home() / "config.toml"
     if target.exists() and not force:
         raise UsageError(f"{target} exists already: edit it, or pass --force to overwrite it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    from narrative_tracker.privatefiles import private_dir, write_private
+
+    # Owner-only: the file may come to hold a webhook token or a database password.
+    private_dir(target.parent)
+    write_private(target, EXAMPLE_CONFIG.read_text(encoding="utf-8"))
     summary(f"Wrote {target}. Next: narrative-tracker --config {target} db upgrade")
 
 

@@ -297,7 +297,7 @@ async def queue(request: Request, account: Account) -> Response:
 
     def build() -> dict[str, Any]:
         from narrative_tracker.classifier.queue import pick_queue
-        from narrative_tracker.classifier.registry import CACHE
+        from narrative_tracker.classifier.service import load_version
         from narrative_tracker.storage.queries import active_model_version
 
         database = request.app.state.database
@@ -306,7 +306,7 @@ async def queue(request: Request, account: Account) -> Response:
         if active is None:
             return {"item": None, "reason": "No model serves yet: train and promote one first."}
         try:
-            model = CACHE.get(request.app.state.settings.models_dir, active)
+            model = load_version(request.app.state.settings, database, active)  # checked against its recorded hash
         except NarrativeTrackerError as exc:
             return {"item": None, "reason": f"The active model cannot be loaded: {exc}"}
         items = [i for i in pick_queue(database, model, limit=len(skipped) + 1, pool=QUEUE_POOL)

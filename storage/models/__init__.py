@@ -1,7 +1,7 @@
 """Every table of the application; importing this package registers them all on ``Base.metadata``."""
 
 from narrative_tracker.storage.models.accounts import ApiToken, WebUser
-from narrative_tracker.storage.models.articles import Article
+from narrative_tracker.storage.models.articles import Article, ArticleAlias
 from narrative_tracker.storage.models.base import Base, UTCDateTime, table_of, utc_now
 from narrative_tracker.storage.models.classifications import Classification, ClassifiedArticle, ModelVersion
 from narrative_tracker.storage.models.labels import Label, LabelledText
@@ -14,6 +14,7 @@ __all__ = [
     "Alert",
     "ApiToken",
     "Article",
+    "ArticleAlias",
     "Base",
     "Classification",
     "ClassifiedArticle",

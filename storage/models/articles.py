@@ -47,3 +47,17 @@ class Article(Base):
     forwarded_from_url: Mapped[str | None] = mapped_column(Text, index=True)
 
     source: Mapped[Source] = relationship(lazy="joined", innerjoin=True)
+
+
+class ArticleAlias(Base):
+    """Another URL of a stored article: the feed link of a page stored under its canonical URL.
+
+    The crawler checks these as it checks ``articles.url_hash``, so a link that led to an article
+    stored under another URL is not fetched again on every crawl while it stays in the feed."""
+
+    __tablename__ = "article_aliases"
+
+    #: SHA-1 of the normalised link, like ``articles.url_hash``.
+    url_hash: Mapped[str] = mapped_column(String(40), primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

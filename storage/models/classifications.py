@@ -35,6 +35,10 @@ class ModelVersion(Base):
     data_hash: Mapped[str] = mapped_column(String(64), default="")
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
+    #: SHA-256 of model.skops, recorded at registration: the file is refused when it differs (the
+    #: copy in metadata.json sits beside the file and could be rewritten with it). Empty for rows
+    #: registered before revision 0006, until their first load records it.
+    model_sha256: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class ClassifiedArticle(Base):

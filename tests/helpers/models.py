@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from narrative_tracker.classifier.dataset import example_records, label_ids, stance_cue_records
-from narrative_tracker.classifier.registry import register, save_model, set_active
+from narrative_tracker.classifier.registry import MODEL_FILE, register, save_model, set_active
 from narrative_tracker.classifier.taxonomy import load_taxonomy
 from narrative_tracker.classifier.training import fit_model
 from narrative_tracker.storage.database import Database
@@ -30,8 +30,8 @@ def install_model(
     """Save a fitted pipeline as ``version`` in the registry (active by default)."""
     taxonomy = load_taxonomy()
     metadata = {"taxonomy_hash": taxonomy.sha256, "labels": label_ids(taxonomy), "names": {}, "cv": None}
-    save_model(models_dir, version, pipeline if pipeline is not None else ootb_pipeline(), metadata)
-    register(db, version, metadata)
+    folder = save_model(models_dir, version, pipeline if pipeline is not None else ootb_pipeline(), metadata)
+    register(db, version, metadata, model_file=folder / MODEL_FILE)
     if active:
         set_active(db, version)
     return version

@@ -28,9 +28,10 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from narrative_tracker.privatefiles import private_dir, write_private
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.models.trends import DigestDelivery
 from narrative_tracker.trends.config import DigestSettings
@@ -66,7 +67,7 @@ def configured_channels(settings: DigestSettings) -> list[str]:
 
 def write_files(digest: Digest, folder: Path) -> list[Path]:
     """Write ``<date>.html``, ``<date>.md`` and ``<date>.json`` (each replaced atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     name = digest.day.isoformat()
     outputs = {
         f"{name}.html": render.render_html(digest),
@@ -77,7 +78,7 @@ def write_files(digest: Digest, folder: Path) -> list[Path]:
     for filename, text in outputs.items():
         target = folder / filename
         partial = folder / f".{filename}.partial"
-        partial.write_text(text, encoding="utf-8")
+        write_private(partial, text)  # owner-only: the digest is internal analysis
         partial.replace(target)
         written.append(target)
     return written
@@ -107,6 +108,12 @@ def build_message(digest: Digest, sender: str, recipients: list[str]) -> EmailMe
 def _send_smtp(digest: Digest, settings: DigestSettings, password: str | None) -> None:
     smtp = settings.smtp
     assert smtp is not None
+    if smtp.username and smtp.security == "none" and not smtp.allow_login_without_tls:
+        # Checked before connecting: AUTH PLAIN/LOGIN over a plain connection is the password in clear.
+        raise PermanentFailure(
+            f'[digest.smtp] security = "none" would send the password of {smtp.username!r} in clear: '
+            'use security = "starttls" or "ssl", or set allow_login_without_tls = true for a local relay'
+        )
     message = build_message(digest, settings.sender, settings.recipients)
     context = ssl.create_default_context()
     client: smtplib.SMTP
@@ -136,6 +143,18 @@ def _send_smtp(digest: Digest, settings: DigestSettings, password: str | None) -
             raise PermanentFailure(f"the SMTP server refused the message: {exc}") from None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302/303 by turning the POST into a GET (the digest never arrives,
+    and the answer to the GET was recorded as "sent"), and a 307/308 would repost the digest to
+    wherever the answer points. None is followed: the 3xx surfaces as an HTTPError."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+_WEBHOOK_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _send_webhook(digest: Digest, settings: DigestSettings) -> None:
     webhook = settings.webhook
     assert webhook is not None
@@ -144,9 +163,14 @@ def _send_webhook(digest: Digest, settings: DigestSettings) -> None:
         webhook.url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=webhook.timeout) as response:  # noqa: S310
+        with _WEBHOOK_OPENER.open(request, timeout=webhook.timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise PermanentFailure(
+                f"the webhook answered HTTP {exc.code} (a redirect): redirects are not followed, "
+                "set [digest.webhook] url to the address that accepts the POST"
+            ) from None
         if 400 <= exc.code < 500 and exc.code not in (408, 429):
             raise PermanentFailure(f"the webhook answered HTTP {exc.code}") from None
         raise
@@ -183,7 +207,20 @@ def _claim(database: Database, digest: Digest, channel: str) -> ChannelResult | 
                     row.attempts,
                     "an earlier delivery was interrupted or is still running: not sent again",
                 )
-            row.status = "sending"
+            # A conditional update, not "read failed, then write": of two processes that both read
+            # "failed", only the one whose update still finds it "failed" sends.
+            claimed = session.execute(
+                update(DigestDelivery)
+                .where(
+                    DigestDelivery.day == digest.day,
+                    DigestDelivery.channel == channel,
+                    DigestDelivery.status == row.status,
+                )
+                .values(status="sending")
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(claimed, "rowcount", 0) != 1:
+                return ChannelResult(channel, "in-progress", row.attempts, "claimed by another process")
             return None
     except IntegrityError:  # another process claimed it between our read and our write
         return ChannelResult(channel, "in-progress", 0, "claimed by another process")
