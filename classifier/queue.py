@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -37,6 +38,15 @@ class QueueItem:
     uncertainty: float
 
 
+def label_uncertainty(classifier: Any, scores: np.ndarray) -> np.ndarray:
+    """Per (document, label): 1 at the label's threshold, 0 at certainty (score 0 or 1), -1 for
+    labels without a classifier (never asked about). The queue asks about the highest first;
+    ``bench/labelling.py`` measures this choice against random picks."""
+    thresholds = classifier.thresholds_
+    distance = np.abs(scores - thresholds) / np.where(scores >= thresholds, 1 - thresholds, thresholds)
+    return np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
+
+
 def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int = POOL) -> list[QueueItem]:
     with db.session() as session:
         labelled = select(LabelledText.article_id).where(LabelledText.article_id.is_not(None))
@@ -54,9 +64,7 @@ def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int =
     features = pipeline[:-1].transform([compose_document(r.title, r.text) for r in rows])
     scores = classifier.raw_scores(features)
     thresholds = classifier.thresholds_
-    # 1 at the threshold, 0 at certainty (score 0 or 1); untrained narratives never asked about.
-    distance = np.abs(scores - thresholds) / np.where(scores >= thresholds, 1 - thresholds, thresholds)
-    uncertainty = np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
+    uncertainty = label_uncertainty(classifier, scores)
     best = uncertainty.argmax(axis=1)
     stances = classifier.predict_stance(features)
     buckets: dict[tuple[str, str], list[QueueItem]] = defaultdict(list)
