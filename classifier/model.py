@@ -46,6 +46,7 @@ WELL_KNOWN_POSITIVES = 30
 # ... is "little known" in a language holding fewer than this share of those positives. There the
 # narrative's tuned threshold (tuned on the well-known language's scores) does not apply as it is.
 LITTLE_KNOWN_SHARE = 0.2
+UNDETERMINED_LANGUAGES = frozenset({"", "und"})
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -209,7 +210,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         language unless the score clears ``low_evidence_threshold``.
         """
         positives = getattr(self, "language_positives_", None)
-        if not positives:
+        if not positives or lang in UNDETERMINED_LANGUAGES:
+            # No language known: nothing to compare, the tuned thresholds apply.
             return np.zeros(len(self.classes_), dtype=bool)
         best = np.max(np.vstack(list(positives.values())), axis=0)
         own = positives.get(lang, np.zeros_like(best))

@@ -75,6 +75,7 @@ def test_a_label_little_known_in_a_language_abstains_there_below_the_raised_thre
     assert model.little_known("ru").tolist() == [True, False]  # b: too few positives anywhere to judge
     assert model.little_known("en").tolist() == [False, False]
     assert model.little_known("de").tolist() == [True, False]  # never seen: as little known as can be
+    assert model.little_known("und").tolist() == [False, False]  # language unknown: tuned thresholds
     scores = np.array([[0.8, 0.8], [0.8, 0.8]])
     flags, _ = model.decide(scores, ["en", "ru"])
     assert flags[0, 0] and not flags[1, 0]
