@@ -9,8 +9,8 @@ and stance cues). Each round, an arm picks ``--batch`` pool records, "labels" th
 gold labels, retrains, and is scored on the held-out part (coarse macro-F1):
 
 - queue: the records the current model is least sure about, by the labelling queue's own
-  uncertainty (``classifier.queue.label_uncertainty``: the score's distance to its label's
-  threshold, highest over labels), one record per group;
+  uncertainty and turns (``classifier.queue``: the score's distance to its label's threshold,
+  highest over labels; the most uncertain record of each narrative in turn), one per group;
 - random: records drawn at random from the pool.
 
 The last line is one JSON object with both curves and ``ratio``: the queue's mean coarse macro-F1
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from narrative_tracker.classifier.dataset import Record, example_records, group_key, label_ids, stance_cue_records
 from narrative_tracker.classifier.evaluation import score_predictions
-from narrative_tracker.classifier.queue import label_uncertainty
+from narrative_tracker.classifier.queue import label_uncertainty, take_turns
 from narrative_tracker.classifier.records import read_records
 from narrative_tracker.classifier.service import predict_records
 from narrative_tracker.classifier.taxonomy import load_taxonomy
@@ -53,10 +53,13 @@ def queue_picks(model: object, pool: list[Record], k: int) -> list[int]:
     """Indices of the ``k`` most uncertain pool records, one per group."""
     classifier = model.named_steps["classifier"]  # type: ignore[attr-defined]
     features = model[:-1].transform([r.document for r in pool])  # type: ignore[index]
-    uncertainty = label_uncertainty(classifier, classifier.raw_scores(features)).max(axis=1)
+    uncertainty = label_uncertainty(classifier, classifier.raw_scores(features))
+    best = uncertainty.argmax(axis=1)
+    # As the queue does (one outlet and language here): turns across the narratives asked about.
+    order = take_turns([(float(uncertainty[i, best[i]]), int(best[i])) for i in range(len(pool))], len(pool))
     picks: list[int] = []
     seen: set[str] = set()
-    for i in np.argsort(-uncertainty, kind="stable").tolist():
+    for i in order:
         if group_key(pool[i]) in seen:
             continue
         seen.add(group_key(pool[i]))
