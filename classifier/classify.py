@@ -38,9 +38,9 @@ def count_pending(db: Database, version: str, since: datetime | None = None) -> 
         return session.scalar(select(func.count()).select_from(Article).where(_selection(version, since))) or 0
 
 
-def _batch_query(version: str, since: datetime | None, after: int, size: int) -> Select[int, str, str]:
+def _batch_query(version: str, since: datetime | None, after: int, size: int) -> Select[int, str, str, str]:
     return (
-        select(Article.id, Article.title, Article.text)
+        select(Article.id, Article.title, Article.text, Article.lang)
         .where(_selection(version, since), Article.id > after)
         .order_by(Article.id)
         .limit(size)
@@ -74,9 +74,10 @@ def classify_stored(
             ids = [row[0] for row in rows]
             predictions = analyse(
                 model.pipeline,
-                [compose_document(title, text) for _, title, text in rows],
+                [compose_document(title, text) for _, title, text, _ in rows],
                 explainer=model.explainer,
                 taxonomy=taxonomy,
+                languages=[lang or "und" for *_, lang in rows],
             )
             now = utc_now()
             # Redo (``since``) replaces what this version said before; normally there is nothing to delete.

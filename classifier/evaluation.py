@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from narrative_tracker.classifier.dataset import Record
@@ -125,3 +126,56 @@ def score_predictions(
         del part["per_narrative"]
         report["per_language"][lang] = part
     return report
+
+
+RELIABILITY_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
+
+
+def reliability(records: Sequence[Record], predictions: Sequence[Prediction]) -> dict[str, dict[str, Any]]:
+    """Per level: flags binned by score with the share of them that were right, and the Brier
+    score of the flags (mean squared gap between a flag's score and 1 if right, else 0).
+
+    Fine level: flags of sub-narratives and of coarse narratives without subs, right when the id is
+    in the gold labels; coarse level: every flag read as its coarse narrative.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    pairs: dict[str, list[tuple[float, bool]]] = {"fine": [], "coarse": []}
+    for record, prediction in zip(records, predictions, strict=True):
+        fine, coarse = _gold_sets(record)
+        best_coarse: dict[str, float] = {}
+        for flag in prediction:
+            if "/" in flag.id or not any(f.id.startswith(flag.id + "/") for f in prediction):
+                pairs["fine"].append((flag.score, flag.id in fine))
+            key = coarse_of(flag.id)
+            best_coarse[key] = max(best_coarse.get(key, 0.0), flag.score)
+        pairs["coarse"] += [(score, key in coarse) for key, score in best_coarse.items()]
+    for level, items in pairs.items():
+        bins = []
+        for low, high in pairwise(RELIABILITY_BINS):
+            inside = [(s, r) for s, r in items if low <= s < high]
+            if inside:
+                bins.append(
+                    {
+                        "range": f"{low:.1f}-{min(high, 1.0):.1f}",
+                        "flags": len(inside),
+                        "mean_score": sum(s for s, _ in inside) / len(inside),
+                        "right": sum(r for _, r in inside) / len(inside),
+                    }
+                )
+        brier = sum((s - r) ** 2 for s, r in items) / len(items) if items else None
+        out[level] = {"flags": len(items), "brier": brier, "bins": bins}
+    return out
+
+
+def stance_confusion(records: Sequence[Record], predictions: Sequence[Prediction]) -> dict[str, dict[str, int]]:
+    """gold stance -> predicted stance -> count, over the pairs ``stance_accuracy`` judges."""
+    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for record, prediction in zip(records, predictions, strict=True):
+        flagged = {flag.id: flag.stance for flag in prediction}
+        for narrative, stance in record.positives.items():
+            if not stance or narrative == "*":
+                continue
+            given = flagged.get(narrative) or flagged.get(coarse_of(narrative))
+            if given is not None:
+                table[stance][given] += 1
+    return {gold: dict(row) for gold, row in table.items()}

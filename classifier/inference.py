@@ -97,13 +97,18 @@ def analyse(
     *,
     explainer: Explainer | None = None,
     taxonomy: Taxonomy | None = None,
+    languages: Sequence[str] | None = None,
 ) -> list[Prediction]:
-    """Flagged narratives per document, highest score first; evidence and terms when ``explainer`` is given."""
+    """Flagged narratives per document, highest score first; evidence and terms when ``explainer`` is given.
+
+    ``languages`` (one code per document) lets the model abstain on narratives it knows too little
+    in a document's language (see ``NarrativeClassifier.little_known``).
+    """
     if not documents:
         return []
     features = model[:-1].transform(list(documents))
     classifier = model.named_steps["classifier"]
-    flags, scores = classifier.decide(classifier.raw_scores(features))
+    flags, scores = classifier.decide(classifier.raw_scores(features), languages)
     any_flag = flags.any(axis=1)
     stances = np.full(flags.shape, "promotes", dtype=object)
     if any_flag.any():

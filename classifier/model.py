@@ -14,11 +14,13 @@ a stance on an unknown cell (a stance cue sentence) trains the shared stance mod
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed  # type: ignore[import-untyped]
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -34,6 +36,17 @@ UNKNOWN = -1
 MIN_NARRATIVE_STANCE_LABELS = 20
 # A narrative's own stance model weighs n / (n + this) against the shared one (n: its stance labels).
 NARRATIVE_STANCE_PRIOR = 100
+# A stance enters a narrative's own stance model from this many labels of that narrative.
+MIN_OWN_STANCE_LABELS = 10
+# Scores are calibrated at a level from this many out-of-fold flags.
+MIN_CALIBRATION_FLAGS = 100
+# Language evidence: a narrative learnt from at least this many positives in its best-known language
+# (real labelled data, not just the taxonomy's handful of examples per language) ...
+WELL_KNOWN_POSITIVES = 30
+# ... is "little known" in a language holding fewer than this share of those positives. There the
+# narrative's tuned threshold (tuned on the well-known language's scores) does not apply as it is.
+LITTLE_KNOWN_SHARE = 0.2
+UNDETERMINED_LANGUAGES = frozenset({"", "und"})
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -88,6 +101,15 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         out-of-fold F1.
     random_state : int or None
         Seed for the solvers and the fold shuffling.
+    low_evidence_threshold : float
+        The lowest threshold of a label in a language where it is little known (see ``little_known``).
+    calibrate : bool
+        Map shown scores to the share of such flags that were right in the out-of-fold scores of
+        threshold tuning (one logistic curve per level over the score's margin to its threshold).
+        Off for models fitted on a few examples, whose out-of-fold flags are nearly all right.
+    n_jobs : int or None
+        Threads fitting the per-label regressions (-1: every core; None: one). Results do not
+        depend on it.
     """
 
     def __init__(
@@ -105,6 +127,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         stance_features: int = 0,
         nb_scaling: tuple[float, ...] = (0.0, 1.0),
         random_state: int | None = 0,
+        n_jobs: int | None = -1,
+        low_evidence_threshold: float = 0.5,
+        calibrate: bool = True,
     ) -> None:
         self.labels = labels
         self.C = C
@@ -119,6 +144,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.stance_features = stance_features
         self.nb_scaling = nb_scaling
         self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.low_evidence_threshold = low_evidence_threshold
+        self.calibrate = calibrate
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -129,11 +157,13 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         groups: Any = None,
         stance: Any = None,
         stance_weight: Any = None,
+        languages: Any = None,
     ) -> NarrativeClassifier:
         """Fit every narrative's classifier, tune thresholds, fit the stance models.
 
         ``sample_weight`` weighs records for the narrative classifiers, ``stance_weight`` (default:
-        the same) for the stance models; ``groups`` keeps related records in one fold when tuning.
+        the same) for the stance models; ``groups`` keeps related records in one fold when tuning;
+        ``languages`` (one code per record) records what the model learnt in each language.
         """
         X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
         Y = np.asarray(y)
@@ -153,12 +183,64 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         if not 0 <= self.stance_features < X.shape[1]:
             raise ValueError(f"stance_features={self.stance_features} leaves no column for the narratives")
+        self._count_languages(Y, languages)
         narrative_X, stance_X = self._split(X)
         self.thresholds_, self.nb_power_ = self._tune_thresholds(narrative_X, Y, weight, groups)
         self.coef_, self.intercept_, self.trained_ = self._fit_weights(narrative_X, Y, weight, self.nb_power_)
         stance_weight = weight if stance_weight is None else np.asarray(stance_weight, dtype=np.float64)
         self._fit_stance(stance_X, Y, stance_weight, stance)
         return self
+
+    def _count_languages(self, Y: np.ndarray, languages: Any) -> None:
+        """Per language: records, and positives per label (the evidence behind each narrative)."""
+        langs = np.asarray(["und"] * Y.shape[0] if languages is None else list(languages), dtype=object)
+        if len(langs) != Y.shape[0]:
+            raise ValueError(f"languages names {len(langs)} records but y has {Y.shape[0]}")
+        self.language_records_ = {str(lang): int((langs == lang).sum()) for lang in sorted(set(langs))}
+        self.language_positives_ = {
+            lang: (Y[langs == lang] == 1).sum(axis=0).astype(np.int64) for lang in self.language_records_
+        }
+
+    def little_known(self, lang: str) -> np.ndarray:
+        """Labels whose evidence in ``lang`` is too thin next to their best-known language.
+
+        A model trained on thousands of English labels and the taxonomy's five Russian examples per
+        narrative has learnt English vocabulary for each narrative; its thresholds, tuned on English
+        scores, flag ordinary Russian news on a few shared names. Such labels abstain in that
+        language unless the score clears ``low_evidence_threshold``.
+        """
+        positives = getattr(self, "language_positives_", None)
+        if not positives or lang in UNDETERMINED_LANGUAGES:
+            # No language known: nothing to compare, the tuned thresholds apply.
+            return np.zeros(len(self.classes_), dtype=bool)
+        best = np.max(np.vstack(list(positives.values())), axis=0)
+        own = positives.get(lang, np.zeros_like(best))
+        return (best >= WELL_KNOWN_POSITIVES) & (own < LITTLE_KNOWN_SHARE * best)
+
+    def thresholds_for(self, languages: Any) -> np.ndarray:
+        """Decision thresholds per (document, label): the tuned ones, raised where the label is
+        little known in the document's language."""
+        langs = list(languages)
+        out = np.tile(self.thresholds_, (len(langs), 1))
+        for lang in set(langs):
+            weak = self.little_known(lang)
+            if weak.any():
+                rows = np.array([x == lang for x in langs])
+                out[np.ix_(rows, weak)] = np.maximum(out[np.ix_(rows, weak)], self.low_evidence_threshold)
+        return out
+
+    def language_evidence(self) -> dict[str, dict[str, Any]]:
+        """For the model's metadata: per language, its records, positives per label and the labels
+        it is little known for."""
+        out: dict[str, dict[str, Any]] = {}
+        for lang, positives in getattr(self, "language_positives_", {}).items():
+            weak = self.little_known(lang)
+            out[lang] = {
+                "records": self.language_records_[lang],
+                "positives": {str(label): int(n) for label, n in zip(self.classes_, positives, strict=True) if n},
+                "little_known": [str(label) for label, w in zip(self.classes_, weak, strict=True) if w],
+            }
+        return out
 
     def _split(self, X: Any) -> tuple[Any, Any]:
         """(narrative columns, stance columns): the stance block is for the stance models only,
@@ -170,41 +252,81 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     def _fit_weights(
         self, X: Any, Y: np.ndarray, weight: np.ndarray, power: np.ndarray
     ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
-        n_labels = Y.shape[1]
-        # Solvers work on the features present in this data only (hashed spaces are mostly empty).
-        present = np.unique(X.indices)
-        width = X.shape[1]
-        X = X[:, present]
-        columns, intercepts, trained = [], np.zeros(n_labels), np.zeros(n_labels, dtype=bool)
-        for j in range(n_labels):
-            known = Y[:, j] != UNKNOWN
-            y = Y[known, j]
-            if y.sum() < max(1, self.min_positives) or (y == 0).sum() == 0:
-                columns.append(sp.csc_matrix((width, 1), dtype=np.float32))
-                continue
-            model = LogisticRegression(
-                C=self.C, solver="liblinear", dual=True, max_iter=500, random_state=self.random_state
-            )
-            X_known = X[known]
-            scale = _nb_ratios(X_known, y == 1) ** power[j] if power[j] else None
-            with warnings.catch_warnings():
-                # Near-separable text data: an unconverged dual solution is still a good model.
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                model.fit(
-                    X_known if scale is None else sp.csr_matrix(X_known.multiply(scale)),
-                    y,
-                    sample_weight=_balanced(y, weight[known]),
+        return self._fit_many([(X, Y, weight, power)])[0]
+
+    def _fit_many(
+        self, jobs: list[tuple[Any, np.ndarray, np.ndarray, np.ndarray]]
+    ) -> list[tuple[sp.csc_matrix, np.ndarray, np.ndarray]]:
+        """Fit every label of every (X, Y, weight, power) job; all fits run in one thread pool.
+
+        liblinear releases the GIL while it solves, so threads use both cores without copying X
+        to worker processes; pooling the fits of every fold and NB candidate keeps both busy.
+        """
+        prepared = []
+        tasks = []
+        trimmed: dict[int, tuple[np.ndarray, Any]] = {}  # jobs sharing one X (NB candidates) share its copy
+        for k, (X, Y, weight, power) in enumerate(jobs):
+            if id(X) not in trimmed:
+                # Solvers work on the features present in this data only (hashed spaces are mostly empty).
+                present = np.unique(X.indices)
+                trimmed[id(X)] = (present, X[:, present])
+            present, X_present = trimmed[id(X)]
+            prepared.append((present, X.shape[1], Y.shape[1]))
+            for j in range(Y.shape[1]):
+                known = Y[:, j] != UNKNOWN
+                y = Y[known, j]
+                if y.sum() < max(1, self.min_positives) or (y == 0).sum() == 0:
+                    continue
+                tasks.append((k, j, X_present, known, y, weight[known], float(power[j])))
+        results = Parallel(n_jobs=self._threads(len(tasks)), prefer="threads")(
+            delayed(self._fit_one)(X_present, known, y, w, p) for _, _, X_present, known, y, w, p in tasks
+        )
+        fitted: dict[tuple[int, int], tuple[np.ndarray, float]] = {
+            (k, j): result for (k, j, *_), result in zip(tasks, results, strict=True)
+        }
+        out = []
+        for k, (present, width, n_labels) in enumerate(prepared):
+            columns, intercepts, trained = [], np.zeros(n_labels), np.zeros(n_labels, dtype=bool)
+            for j in range(n_labels):
+                if (k, j) not in fitted:
+                    columns.append(sp.csc_matrix((width, 1), dtype=np.float32))
+                    continue
+                coef, intercepts[j] = fitted[(k, j)]
+                trained[j] = True
+                keep = np.abs(coef) >= 1e-6
+                columns.append(
+                    sp.csc_matrix((coef[keep], (present[keep], np.zeros(keep.sum(), dtype=np.int64))), shape=(width, 1))
                 )
-            coef = model.coef_.ravel().astype(np.float32)
-            if scale is not None:
-                coef = coef * scale  # the scaling folded into the weights: prediction reads raw features
-            keep = np.abs(coef) >= 1e-6
-            columns.append(
-                sp.csc_matrix((coef[keep], (present[keep], np.zeros(keep.sum(), dtype=np.int64))), shape=(width, 1))
+            out.append((sp.hstack(columns, format="csc"), intercepts, trained))
+        return out
+
+    def _threads(self, tasks: int) -> int:
+        n_jobs = self.n_jobs if self.n_jobs is not None else 1
+        if n_jobs < 0:
+            n_jobs = max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+        return max(1, min(n_jobs, tasks))
+
+    def _fit_one(
+        self, X: Any, known: np.ndarray, y: np.ndarray, weight: np.ndarray, power: float
+    ) -> tuple[np.ndarray, float]:
+        """One label's logistic regression on the rows where it is known; (coef, intercept)."""
+        X_known = X if known.all() else X[known]
+        scale = _nb_ratios(X_known, y == 1) ** power if power else None
+        model = LogisticRegression(
+            C=self.C, solver="liblinear", dual=True, max_iter=500, random_state=self.random_state
+        )
+        with warnings.catch_warnings():
+            # Near-separable text data: an unconverged dual solution is still a good model.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(
+                X_known if scale is None else sp.csr_matrix(X_known.multiply(scale)),
+                y,
+                sample_weight=_balanced(y, weight),
             )
-            intercepts[j] = model.intercept_[0]
-            trained[j] = True
-        return sp.hstack(columns, format="csc"), intercepts, trained
+        coef = model.coef_.ravel().astype(np.float32)
+        if scale is not None:
+            coef = coef * scale  # the scaling folded into the weights: prediction reads raw features
+        return coef, float(model.intercept_[0])
 
     def _tune_thresholds(
         self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray
@@ -215,17 +337,22 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         thresholds = np.full(Y.shape[1], 0.5)
         power = np.full(Y.shape[1], candidates[0], dtype=np.float64)
         folds = min(self.threshold_folds, len(np.unique(groups)))
+        self.calibration_: dict[str, np.ndarray] = {}
         if folds < 2:
             return thresholds, power
         oof = np.full((len(candidates), *Y.shape), np.nan)
         splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
-        for train, test in splitter.split(X, groups=groups):
+        splits = list(splitter.split(X, groups=groups))
+        jobs, keys = [], []
+        for f, (train, _) in enumerate(splits):
+            X_train = X[train]
             for c, candidate in enumerate(candidates):
-                coef, intercept, trained = self._fit_weights(
-                    X[train], Y[train], weight[train], np.full(Y.shape[1], candidate)
-                )
-                scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
-                oof[c][np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]
+                jobs.append((X_train, Y[train], weight[train], np.full(Y.shape[1], candidate)))
+                keys.append((f, c))
+        for (f, c), (coef, intercept, trained) in zip(keys, self._fit_many(jobs), strict=True):
+            test = splits[f][1]
+            scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
+            oof[c][np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]
         low, high = self.threshold_range
         grid = np.round(np.arange(low, high + 1e-9, 0.025), 3)
         for j in range(Y.shape[1]):
@@ -246,7 +373,42 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
                 positive_groups = len(np.unique(groups[usable][y == 1]))
                 trust = min(1.0, positive_groups / self.threshold_shrinkage) if self.threshold_shrinkage else 1.0
                 thresholds[j] = trust * grid[best[len(best) // 2]] + (1 - trust) * 0.5
-        return np.maximum(thresholds, self.threshold_floor), power
+        thresholds = np.maximum(thresholds, self.threshold_floor)
+        chosen = np.stack([oof[candidates.index(power[j])][:, j] for j in range(Y.shape[1])], axis=1)
+        if self.calibrate:
+            self.calibration_ = self._fit_calibration(chosen, Y, thresholds)
+        return thresholds, power
+
+    def _fit_calibration(self, oof: np.ndarray, Y: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+        """Per level ("fine", "coarse"): (slope, intercept) of P(flag right | margin) fitted on the
+        out-of-fold flags, the margin being logit(score) - logit(threshold)."""
+        out: dict[str, np.ndarray] = {}
+        fine = np.array(["/" in str(label) for label in self.classes_])
+        for level, columns in (("fine", fine), ("coarse", ~fine)):
+            scores, y, t = oof[:, columns], Y[:, columns], thresholds[columns]
+            flagged = ~np.isnan(scores) & (y != UNKNOWN) & (np.nan_to_num(scores) >= t)
+            rows, cols = np.nonzero(flagged)
+            right = y[rows, cols] == 1
+            if len(rows) < MIN_CALIBRATION_FLAGS or right.all() or not right.any():
+                continue
+            margin = (_logit(scores[rows, cols]) - _logit(t[cols])).reshape(-1, 1)
+            curve = LogisticRegression(C=1.0).fit(margin, right)
+            out[level] = np.array([curve.coef_[0, 0], curve.intercept_[0]])
+        return out
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Scores mapped to the share of such flags that were right (uncalibrated levels unchanged)."""
+        curves = getattr(self, "calibration_", {})
+        if not curves:
+            return scores
+        out = scores.copy()
+        margin = _logit(scores) - _logit(self.thresholds_)
+        fine = np.array(["/" in str(label) for label in self.classes_])
+        for level, columns in (("fine", fine), ("coarse", ~fine)):
+            if level in curves:
+                slope, intercept = curves[level]
+                out[:, columns] = _sigmoid(slope * margin[:, columns] + intercept)
+        return np.where(self.trained_, out, scores)
 
     def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
         self.stance_classes_ = np.array([], dtype=object)
@@ -278,9 +440,15 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             if mask.sum() < MIN_NARRATIVE_STANCE_LABELS:
                 continue
             values_j = S[rows[mask], j]
-            counts = np.unique(values_j, return_counts=True)[1]
-            if len(counts) < 2 or counts.min() < 5:
+            # A stance with few labels of this narrative (the taxonomy's two ``reports`` examples)
+            # is left out of its own model: the shared model, which learnt it from every cue, decides
+            # it (see ``stance_proba``). In the own model it was outvoted by the narrative's promotes.
+            names, counts = np.unique(values_j, return_counts=True)
+            known = np.isin(values_j, names[counts >= MIN_OWN_STANCE_LABELS])
+            if len(np.unique(values_j[known])) < 2:
                 continue
+            mask[np.flatnonzero(mask)[~known]] = False
+            values_j = values_j[known]
             own = self._stance_model(X[rows[mask]], values_j, weight[rows[mask]])
             if own is not None:
                 self.narrative_stance_[j] = own
@@ -365,18 +533,24 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Models saved before the floor existed: their thresholds were tuned without one.
         state.setdefault("threshold_floor", 0.0)
+        state.setdefault("n_jobs", -1)
+        state.setdefault("low_evidence_threshold", 0.5)
+        state.setdefault("calibrate", False)
+        state.setdefault("calibration_", {})
         super().__setstate__(state)
 
-    def decide(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decide(self, scores: np.ndarray, languages: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Flags and scores with both levels consistent.
 
         A coarse narrative with its own classifier decides for its family: its sub-narratives are
         flagged only when it is (its classifier sees every sub-narrative's positives, so it is
         the better judge of the family). A coarse narrative without one is flagged when any of
-        its sub-narratives is, and scores as its best flagged sub.
+        its sub-narratives is, and scores as its best flagged sub. With ``languages`` (one code per
+        row), thresholds are raised where a label is little known in that language.
         """
-        flags = (scores >= self.thresholds_) & self.trained_
-        scores = scores.copy()
+        thresholds = self.thresholds_ if languages is None else self.thresholds_for(languages)
+        flags = (scores >= thresholds) & self.trained_
+        scores = self.calibrated(scores)
         for j, label in enumerate(self.classes_):
             if "/" in label:
                 continue
@@ -416,10 +590,13 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         classes, coef, intercept = own
         probs = _softmax(np.asarray((X @ coef).todense()) + intercept)
         share = self.narrative_stance_share_.get(label_index, 0.5)
-        blended = shared * (1 - share)
-        for k, name in enumerate(classes):
-            column = int(np.flatnonzero(self.stance_classes_ == name)[0])
-            blended[:, column] += share * probs[:, k]
+        # The narrative's own model only knows the stances its labels had (EUvsDisinfo-like data:
+        # promotes and refutes). It redistributes the shared model's mass over those stances and
+        # leaves the others (``reports``, taught by the cue sentences) as the shared model says.
+        columns = [int(np.flatnonzero(self.stance_classes_ == name)[0]) for name in classes]
+        mass = shared[:, columns].sum(axis=1, keepdims=True)
+        blended = shared.copy()
+        blended[:, columns] = (1 - share) * shared[:, columns] + share * mass * probs
         return blended / blended.sum(axis=1, keepdims=True)
 
     def predict_stance(self, X: Any) -> np.ndarray:
@@ -442,6 +619,11 @@ def _nb_ratios(X: Any, positive: np.ndarray) -> np.ndarray:
     p = np.asarray(present[positive].sum(axis=0)).ravel() + 1.0
     q = np.asarray(present[~positive].sum(axis=0)).ravel() + 1.0
     return np.abs(np.log((p / p.sum()) / (q / q.sum()))).astype(np.float32)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 Useful articles are the ones the model is least sure about: a narrative score close to that
 narrative's threshold. The queue then takes turns across (outlet, language) buckets so that
-one prolific outlet or language cannot fill it.
+one prolific outlet, language or narrative cannot fill it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -37,6 +39,15 @@ class QueueItem:
     uncertainty: float
 
 
+def label_uncertainty(classifier: Any, scores: np.ndarray) -> np.ndarray:
+    """Per (document, label): 1 at the label's threshold, 0 at certainty (score 0 or 1), -1 for
+    labels without a classifier (never asked about). The queue asks about the highest first;
+    ``bench/labelling.py`` measures this choice against random picks."""
+    thresholds = classifier.thresholds_
+    distance = np.abs(scores - thresholds) / np.where(scores >= thresholds, 1 - thresholds, thresholds)
+    return np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
+
+
 def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int = POOL) -> list[QueueItem]:
     with db.session() as session:
         labelled = select(LabelledText.article_id).where(LabelledText.article_id.is_not(None))
@@ -54,15 +65,13 @@ def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int =
     features = pipeline[:-1].transform([compose_document(r.title, r.text) for r in rows])
     scores = classifier.raw_scores(features)
     thresholds = classifier.thresholds_
-    # 1 at the threshold, 0 at certainty (score 0 or 1); untrained narratives never asked about.
-    distance = np.abs(scores - thresholds) / np.where(scores >= thresholds, 1 - thresholds, thresholds)
-    uncertainty = np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
+    uncertainty = label_uncertainty(classifier, scores)
     best = uncertainty.argmax(axis=1)
     stances = classifier.predict_stance(features)
-    buckets: dict[tuple[str, str], list[QueueItem]] = defaultdict(list)
+    items: list[QueueItem] = []
     for i, row in enumerate(rows):
         j = int(best[i])
-        buckets[(row.slug, row.lang)].append(
+        items.append(
             QueueItem(
                 article_id=row.id,
                 title=row.title or "(no title)",
@@ -77,13 +86,28 @@ def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int =
                 uncertainty=float(uncertainty[i, j]),
             )
         )
-    for items in buckets.values():
-        items.sort(key=lambda item: -item.uncertainty)
-    # Take turns: the most uncertain article of each bucket, buckets in order of their best item.
-    queue: list[QueueItem] = []
-    while len(queue) < limit and any(buckets.values()):
-        for key in sorted((k for k in buckets if buckets[k]), key=lambda k: -buckets[k][0].uncertainty):
-            queue.append(buckets[key].pop(0))
-            if len(queue) == limit:
+    order = take_turns([(item.uncertainty, (item.source, item.lang, item.narrative)) for item in items], limit)
+    return [items[i] for i in order]
+
+
+def take_turns(items: list[tuple[float, Hashable]], limit: int) -> list[int]:
+    """Indices of up to ``limit`` items: the most uncertain of each bucket in turn, buckets in
+    order of their best item.
+
+    Buckets are (outlet, language, narrative) in the queue: one prolific outlet or language cannot
+    fill it, and neither can one narrative whose threshold many articles sit near (measured with
+    ``bench/labelling.py``: without the narrative in the key, the queue's first rounds of labels
+    taught the model less than random picks).
+    """
+    buckets: dict[Hashable, list[tuple[float, int]]] = defaultdict(list)
+    for i, (uncertainty, key) in enumerate(items):
+        buckets[key].append((-uncertainty, i))
+    for entries in buckets.values():
+        entries.sort()
+    picked: list[int] = []
+    while len(picked) < limit and any(buckets.values()):
+        for key in sorted((k for k in buckets if buckets[k]), key=lambda k: buckets[k][0]):
+            picked.append(buckets[key].pop(0)[1])
+            if len(picked) == limit:
                 break
-    return queue
+    return picked

@@ -149,7 +149,8 @@ def predict_records(model: LoadedModel | Pipeline, records: Sequence[Record]) ->
     pipeline = model.pipeline if isinstance(model, LoadedModel) else model
     out: list[Prediction] = []
     for start in range(0, len(records), PREDICT_BATCH):
-        out += analyse(pipeline, [r.document for r in records[start : start + PREDICT_BATCH]])
+        batch = records[start : start + PREDICT_BATCH]
+        out += analyse(pipeline, [r.document for r in batch], languages=[r.lang for r in batch])
     return out
 
 
@@ -195,6 +196,9 @@ def train(
         "names": {n: taxonomy.name_of(n) for n in labels},
         "cv": cv,
         "evaluation": evaluation,
+        # What the model learnt per language (records, positives per narrative, narratives it abstains
+        # on below a raised threshold): `models show` prints it.
+        "languages": pipeline.named_steps["classifier"].language_evidence(),
         "train_seconds": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
