@@ -113,8 +113,11 @@ def test_stop_and_timeout_end_the_crawl_process(slow_web: NewsWeb, tmp_path: Pat
     assert time.monotonic() - started < 25
     assert _count(settings)[0] == stats["new_articles"] < ARTICLES  # what was fetched is stored
 
+    # A fresh database: all 30 pages (7.5 s) are still to fetch when the stop comes.
+    (tmp_path / "stopped").mkdir()
+    settings = _settings(tmp_path / "stopped", slow_web, concurrent_requests_per_domain=1, download_delay=0.25)
     stop = threading.Event()
-    threading.Timer(4.0, stop.set).start()  # after start-up, before the 7.5 s the pages take
+    threading.Timer(3.0, stop.set).start()  # after start-up, well before the pages are done
     db = open_database(settings.database_url)
     try:
         with pytest.raises(JobInterrupted, match="crawl stopped") as stopped:
