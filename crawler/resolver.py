@@ -32,7 +32,7 @@ from twisted.internet.interfaces import IAddress, IHostnameResolver, IHostResolu
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer  # type: ignore[import-untyped]
 
-from narrative_tracker.crawler.urls import is_public_address
+from narrative_tracker.crawler.urls import is_never_crawled, is_public_address
 
 #: Seconds a lookup's answer is reused (by the middleware's check and the connection that follows).
 CACHE_SECONDS = 60.0
@@ -49,7 +49,11 @@ class Lookup:
     error: str | None = None
 
     def allowed(self, allow_private: bool) -> tuple[str, ...]:
-        return self.addresses if allow_private else tuple(a for a in self.addresses if is_public_address(a))
+        """The addresses a connection may use: public ones, and with ``allow_private`` also
+        loopback and private ones, never link-local (``urls.is_never_crawled``)."""
+        return tuple(
+            a for a in self.addresses if not is_never_crawled(a) and (allow_private or is_public_address(a))
+        )
 
     @property
     def resolved(self) -> bool:

@@ -67,6 +67,16 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def is_never_crawled(address: str) -> bool:
+    """Link-local (the cloud metadata service at 169.254.169.254, fe80::), multicast and unspecified
+    addresses: no news site lives there, so ``allow_private_addresses`` (meant for a local test
+    site or an intranet mirror) does not open them."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified
+
+
 @lru_cache(maxsize=4096)
 def resolves_to_public_addresses(host: str) -> bool:
     """True when every address ``host`` resolves to is a public one (blocking: not for the reactor

@@ -240,3 +240,14 @@ def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_connected_to(
     assert (outcome["kind"], outcome["skip"]) == ("private-address", True)
     assert "resolves to 127.0.0.1" in str(outcome["message"])
     assert len(accepted) == 1  # no connection reached the loopback server
+
+
+def test_link_local_addresses_are_refused_even_with_private_addresses_allowed() -> None:
+    from narrative_tracker.crawler.resolver import Lookup
+
+    answer = Lookup(
+        "mixed.example", ("169.254.169.254", "fe80::1", "0.0.0.0", "127.0.0.1", "10.0.0.7", "93.184.216.34")
+    )
+    assert answer.allowed(True) == ("127.0.0.1", "10.0.0.7", "93.184.216.34")
+    assert answer.allowed(False) == ("93.184.216.34",)
+    assert Lookup("metadata", ("169.254.169.254",)).allowed(True) == ()
