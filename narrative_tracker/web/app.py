@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from narrative_tracker.trends.digest.safety import html_text, safe_url
 from narrative_tracker.web import api, views
 from narrative_tracker.web.auth import AuthConfig, CsrfFailed, Forbidden, RateLimiter, csrf_token, set_csrf_cookie
+from narrative_tracker.web.todaycache import TodayCache
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
@@ -144,6 +145,7 @@ def create_app(settings: Settings, database: Database, *, secret: str | None = N
     app.state.csrf_token = csrf_token
     app.state.set_csrf_cookie = set_csrf_cookie
     app.state.training = views.TrainingState()
+    app.state.today_cache = TodayCache()
     app.state.stop = threading.Event()  # set when the server stops: jobs started from the app end
     app.add_middleware(SecurityHeaders)
     return app
