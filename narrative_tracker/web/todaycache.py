@@ -76,7 +76,7 @@ class TodayCache:
             entry = self._entries.get(day)
             if entry is not None and entry[0] == key and now - entry[1] < self.max_age:
                 self._entries.move_to_end(day)
-                return entry[2]  # type: ignore[no-any-return]
+                return entry[2]
         value = build()
         with self._lock:
             self.builds += 1
