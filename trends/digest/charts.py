@@ -113,7 +113,7 @@ def render_chart(series: Series) -> bytes:
         points = [(x_of(i), y_of(v)) for i, v in enumerate(values)]
         draw.line(points, fill=colour, width=2 * s, joint="curve")
         for x, y in points:
-            draw.ellipse([(x - 2 * s, y - 2 * s), (x + 2 * s, y + 2 * s)], fill=colour)
+            draw.ellipse([(x - 1.5 * s, y - 1.5 * s), (x + 1.5 * s, y + 1.5 * s)], fill=colour)
         # Legend: up to three groups a row, in the plot's upper left corner.
         column, row = n % 3, n // 3
         x, y = legend_x + column * 150 * s, legend_y + row * 12 * s
