@@ -393,3 +393,32 @@ def test_search_folds_case_in_russian_on_both_databases(database):
     assert [a["id"] for a in found] == [capitalised]
     found, _ = search_articles(database, ArticleFilters(q="100%_"))  # LIKE wildcards are literal
     assert found == []
+
+
+def test_the_today_fingerprint_follows_feeds_model_and_alerts_on_both_databases(database):
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import update
+
+    from narrative_tracker.storage.models import ModelVersion
+    from narrative_tracker.trends.alerts import AlertRecord
+    from narrative_tracker.trends.alerts.reporting import store_alerts
+    from narrative_tracker.web.todaycache import fingerprint
+
+    day = date(2026, 11, 30)
+    world = World(database)
+    world.source("wire", "western")
+    world.feed("wire", "https://wire.example/a.xml")
+    seen = [fingerprint(database, day)]
+    world.feed("wire", "https://wire.example/b.xml", failures=6, healthy=False)
+    seen.append(fingerprint(database, day))
+    assert seen[1][3] == (2, 1)  # two feeds, one unhealthy
+    with database.session() as session:  # a promotion: the evidence stances are the new model's
+        session.execute(update(ModelVersion).values(status="retired"))
+        session.add(ModelVersion(version="m2", status="active", promoted_at=datetime(2026, 11, 29, tzinfo=UTC)))
+    seen.append(fingerprint(database, day))
+    with database.session() as session:
+        store_alerts(session, [AlertRecord(day, "spike", f"{ARMS_PAUSE}|western", ARMS_PAUSE, 5.0, "r", {})], day)
+    seen.append(fingerprint(database, day))
+    assert len(set(seen)) == 4
+    assert fingerprint(database, day - timedelta(days=1)) != seen[-1]  # another day's alerts are apart
