@@ -101,11 +101,10 @@ async def logout(request: Request) -> Response:
 @guard("read")
 async def today(request: Request, account: Account) -> Response:
     day = _day(request)
-
     database = request.app.state.database
     timezone = request.app.state.settings.digest.timezone
 
-    def build() -> dict[str, Any]:
+    def build(names: dict[str, str]) -> dict[str, Any]:
         from narrative_tracker.trends.digest.content import build_digest
 
         alerts = data.stored_alerts(database, day)
@@ -115,11 +114,11 @@ async def today(request: Request, account: Account) -> Response:
         return {"digest": digest, "charts": svgs, "day": day}
 
     def cached() -> dict[str, Any]:
-        # Gathered again only when the trends, the day's alerts, the model or the feeds changed.
+        # Gathered again only when the trends, the day's alerts, the model, the feeds or the names changed.
+        names = _names(request)
         key = (todaycache.fingerprint(database, day), timezone, tuple(names.items()))
-        return request.app.state.today_cache.get(day, key, build)
+        return request.app.state.today_cache.get(day, key, lambda: build(names))
 
-    names = _names(request)
     return render(request, "today.html", await run_in_threadpool(cached))
 
 
