@@ -86,7 +86,7 @@ def run_crawl(
 
     ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
     process through the database (``crawler.limiter``). Every crawl process dies with its caller
-(``crawler.lifetime``).
+    (``crawler.lifetime``).
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
     ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
