@@ -207,3 +207,17 @@ def test_hostile_names_and_fields_stay_inert(app, world):
     assert admin.post("/users", data={"csrf_token": token, "name": "eve", "role": "viewer",
                                       "password": "p" * 5000, "password_again": "p" * 5000}).status_code == 400
     assert set(_roles(world)) == set(ROLES)
+
+
+def test_the_cli_functions_keep_the_last_admin_too(world):
+    from narrative_tracker.errors import UsageError
+    from narrative_tracker.web.accounts import remove_user, set_role
+
+    with pytest.raises(UsageError, match="'admin' is the last admin and cannot be made viewer"):
+        set_role(world.database, "admin", "viewer")
+    with pytest.raises(UsageError, match="last admin and cannot be removed"):
+        remove_user(world.database, "admin")
+    set_role(world.database, "viewer", "admin")  # a second admin: now either may go
+    remove_user(world.database, "admin")
+    assert _roles(world) == {"analyst": "analyst", "viewer": "admin"}
+    add_user(world.database, "admin", "admin", PASSWORD)  # the next test's admin (the fixture resets roles only)
