@@ -89,7 +89,7 @@ async def change_role(request: Request, account: Account) -> Response:
     except UsageError as exc:
         return await _refused(request, exc)
     if name == account.name:
-        return RedirectResponse("/login?next=/users", status_code=303)  # their own session has just ended
+        return RedirectResponse("/login", status_code=303)  # their own session has just ended
     return _done(f"User {name} is now {role}; their sessions ended.")
 
 
