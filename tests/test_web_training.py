@@ -87,3 +87,27 @@ def test_progress_is_shown_while_a_real_training_run_goes(world, monkeypatch):
     assert state["phase"] == "" and state["done"] == 0
     page = analyst.get("/models").text
     assert 'data-running="false"' in page and state["version"] in page and state["message"] in page
+
+
+def test_the_fit_progress_hook_counts_every_fit_and_changes_nothing():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from narrative_tracker.classifier.model import NarrativeClassifier
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((60, 30)) * (rng.random((60, 30)) > 0.7))
+    Y = np.stack([(X[:, i].toarray().ravel() > 0).astype(int) for i in range(3)], axis=1)
+    told: list[tuple[str, int, int]] = []
+    kwargs = {"labels": ["a", "b", "c"], "threshold_folds": 2, "nb_scaling": (0.0, 1.0), "n_jobs": 2}
+    plain = NarrativeClassifier(**kwargs).fit(X, Y)
+    followed = NarrativeClassifier(**kwargs).fit(X, Y, progress=lambda *a: told.append(a))
+    by_stage = {stage: [(d, t) for s, d, t in told if s == stage] for stage in ("thresholds", "narratives")}
+    assert [s for s, *_ in told] == ["thresholds"] * 12 + ["narratives"] * 3  # 2 folds x 2 candidates x 3, then 3
+    for counts in by_stage.values():
+        assert sorted(d for d, _ in counts) == list(range(1, len(counts) + 1))
+        assert {t for _, t in counts} == {len(counts)}
+    # The same model (liblinear's last digits vary a little from run to run in a busy process).
+    assert np.allclose(plain.coef_.toarray(), followed.coef_.toarray(), rtol=1e-3, atol=1e-3)
+    assert np.array_equal(plain.thresholds_, followed.thresholds_)
+    assert not any(callable(v) for v in vars(followed).values())  # nothing to save with the model
