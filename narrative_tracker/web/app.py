@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from narrative_tracker.trends.digest.safety import html_text, safe_url
 from narrative_tracker.web import api, users, views
 from narrative_tracker.web.auth import AuthConfig, CsrfFailed, Forbidden, RateLimiter, csrf_token, set_csrf_cookie
+from narrative_tracker.web.todaycache import TodayCache
 from narrative_tracker.web.training import TrainingState
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ def create_app(settings: Settings, database: Database, *, secret: str | None = N
     app.state.set_csrf_cookie = set_csrf_cookie
     app.state.training = TrainingState()
     app.state.last_sign_in = {}  # user name -> when they last signed in here (kept in memory only)
+    app.state.today_cache = TodayCache()
     app.state.stop = threading.Event()  # set when the server stops: jobs started from the app end
     app.add_middleware(SecurityHeaders)
     return app

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from narrative_tracker.errors import NarrativeTrackerError
 from narrative_tracker.vocabulary import STANCES
-from narrative_tracker.web import charts, data
+from narrative_tracker.web import charts, data, todaycache
 from narrative_tracker.web.accounts import Account, end_sessions, verify_password
 from narrative_tracker.web.auth import (
     SESSION_COOKIE,
@@ -101,19 +101,25 @@ async def logout(request: Request) -> Response:
 @guard("read")
 async def today(request: Request, account: Account) -> Response:
     day = _day(request)
+    database = request.app.state.database
+    timezone = request.app.state.settings.digest.timezone
 
-    def build() -> dict[str, Any]:
+    def build(names: dict[str, str]) -> dict[str, Any]:
         from narrative_tracker.trends.digest.content import build_digest
 
-        database = request.app.state.database
         alerts = data.stored_alerts(database, day)
-        digest = build_digest(database, day, alerts, timezone=request.app.state.settings.digest.timezone,
-                              names=_names(request))
+        digest = build_digest(database, day, alerts, timezone=timezone, names=names)
         svgs = {name: charts.line_chart(s.days, s.by_group, title=f"{s.narrative_id}: flagged articles per day")
                 for name, s in digest.series.items()}
         return {"digest": digest, "charts": svgs, "day": day}
 
-    return render(request, "today.html", await run_in_threadpool(build))
+    def cached() -> dict[str, Any]:
+        # Gathered again only when the trends, the day's alerts, the model, the feeds or the names changed.
+        names = _names(request)
+        key = (todaycache.fingerprint(database, day), timezone, tuple(names.items()))
+        return request.app.state.today_cache.get(day, key, lambda: build(names))
+
+    return render(request, "today.html", await run_in_threadpool(cached))
 
 
 # ---------------------------------------------------------------- narratives

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from narrative_tracker.storage.models.trends import SourceNarrativeDay
 from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
-from narrative_tracker.vocabulary import NO_COUNTS
 
 
 def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
@@ -49,7 +48,7 @@ def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
 
 def _first_promotion(ctx: RuleContext, narrative: str, source_id: int, day: date) -> bool:
     w = ctx.window
-    if any(w.narrative_source.get((narrative, source_id, d), NO_COUNTS).promotes for d in w.days_before(day)):
+    if (narrative, source_id) in w.promoted_before:
         return False
     # The window holds only the last weeks; "for the first time ever" needs the older rows too.
     earlier = ctx.session.scalar(
