@@ -13,6 +13,7 @@ from sqlalchemy import select
 from narrative_tracker.storage.models.trends import SourceNarrativeDay
 from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
+from narrative_tracker.trends.alerts.wording import articles
 
 
 def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
@@ -28,7 +29,7 @@ def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
         if not _first_promotion(ctx, narrative, source_id, day):
             continue
         source = w.sources[source_id]
-        reason = f"{source.name} ({source.group}) promotes it for the first time: {counts.promotes} articles on {day}"
+        reason = f"{source.name} ({source.group}) promotes it for the first time: {articles(counts.promotes)} on {day}"
         numbers = {"promotes": counts.promotes, "flagged": counts.flagged, "outlet_since": first_day.isoformat()}
         found.append(
             AlertRecord(
