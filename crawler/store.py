@@ -153,6 +153,32 @@ def load_duplicate_index(db: Database, threshold: float, days: int) -> Duplicate
     return DuplicateIndex.build(threshold, ids, roots, signatures)
 
 
+def refresh_duplicate_index(db: Database, index: DuplicateIndex, days: int, *, margin: int) -> int:
+    """Teach ``index`` the articles of the last ``days`` days stored since it was loaded (by other
+    crawl processes): those with ids above its highest one less ``margin`` that it lacks. Returns
+    how many it learnt.
+
+    For a crawl process that serves several tasks (``crawler.server``). ``margin`` covers ids that
+    committed out of order: a sequence hands out ids at insert time, not at commit.
+    """
+    after = max(index.highest_id() - margin, 0)
+    known = index.ids_above(after)
+    since = utc_now() - timedelta(days=days)
+    query = (
+        select(ARTICLES.c.id, ARTICLES.c.signature, ARTICLES.c.duplicate_of_id)
+        .where(ARTICLES.c.id > after, ARTICLES.c.fetched_at >= since, ARTICLES.c.signature.is_not(None))
+        .order_by(ARTICLES.c.id)
+    )
+    learnt = 0
+    with db.engine.connect() as connection:
+        for article_id, sig, original in connection.execute(query.execution_options(yield_per=2000)):
+            if article_id not in known and sig is not None and len(sig) == SIGNATURE_BYTES:
+                index.add(article_id, bytes(sig), root=original or article_id)
+                learnt += 1
+    index.compact()
+    return learnt
+
+
 def _insert(connection: Connection) -> Insert:
     return _insert_ignoring(connection, ARTICLES, "url_hash")
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import dramatiq
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+    from narrative_tracker.crawler.serving import CrawlServer
     from narrative_tracker.settings import Settings
     from narrative_tracker.storage.database import Database
 
@@ -51,12 +52,8 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class TaskHandedBack(Exception):
-    """The worker is stopping: the task stopped early and goes back to the queue."""
-
-
-class SourceBusy(Exception):
-    """Another worker is crawling this source; the task is retried later."""
+#: Milliseconds before a handed-back task is offered again (another worker takes it).
+HAND_BACK_DELAY_MS = 1_000
 
 
 @dataclass
@@ -66,6 +63,22 @@ class WorkerContext:
     settings: Settings
     database: Database
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Each worker thread's long-lived crawl process, by thread (see ``crawler.serving``).
+    crawl_servers: dict[int, CrawlServer] = field(default_factory=dict)
+
+    def crawl_server(self) -> CrawlServer:
+        """This thread's crawl process handle (a thread runs one task at a time)."""
+        from narrative_tracker.crawler.serving import CrawlServer
+
+        server = self.crawl_servers.get(threading.get_ident())
+        if server is None:
+            server = self.crawl_servers[threading.get_ident()] = CrawlServer(self.settings)
+        return server
+
+    def close_crawl_servers(self) -> None:
+        for server in list(self.crawl_servers.values()):
+            server.close()
+        self.crawl_servers.clear()
 
 
 _context: WorkerContext | None = None
@@ -96,20 +109,36 @@ def _keep(stats: dict[str, Any]) -> None:
 
 
 def crawl_source(slug: str) -> None:
-    """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process)."""
-    from narrative_tracker.crawler.runner import run_crawl
+    """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process),
+    in this worker thread's long-lived crawl process (``crawler.serving``)."""
+    from dramatiq import Retry
+
     from narrative_tracker.jobs.locks import AdvisoryLock, acquire_waiting, close
 
     ctx = _worker()
     lock = AdvisoryLock(ctx.settings.database_url, f"crawl-source:{slug}")
     try:
         if not acquire_waiting(lock, timeout=SOURCE_LOCK_WAIT, give_up=ctx.stop.is_set, poll=0.2):
-            raise SourceBusy(f"source {slug!r} is being crawled by another worker; retried later")
-        stats = run_crawl(ctx.settings, database=ctx.database, sources=[slug], stop=ctx.stop, worker_mode=True)
+            if ctx.stop.is_set():
+                log.info("crawl of %r not started: the worker is stopping; it goes back to the queue", slug)
+                raise Retry(
+                    f"crawl of {slug!r} not started: its worker stopped; it goes back to the queue",
+                    delay=HAND_BACK_DELAY_MS,
+                )
+            log.info("source %r is being crawled by another worker; this task is retried later", slug)
+            raise Retry(f"source {slug!r} is being crawled by another worker; retried later")
+        stats = ctx.crawl_server().crawl(database=ctx.database, sources=[slug], stop=ctx.stop)
     finally:
         close(lock)
     if stats.get("interrupted"):
-        raise TaskHandedBack(f"crawl of {slug!r} stopped with its worker; it goes back to the queue")
+        # Not an error: the worker was asked to stop. Retry (not an exception of ours) keeps
+        # Dramatiq from logging a traceback; what was stored stays, the rest is crawled elsewhere.
+        log.warning(
+            "crawl of %r stopped with its worker after %d new articles; it goes back to the queue",
+            slug,
+            stats.get("new_articles", 0),
+        )
+        raise Retry(f"crawl of {slug!r} stopped with its worker; it goes back to the queue", delay=HAND_BACK_DELAY_MS)
     _keep(stats)
 
 

@@ -68,6 +68,7 @@ def run_worker(
         log.info("worker %s stopping: running tasks finish or go back to the queue", name)
         context.stop.set()
         worker.stop(timeout=STOP_TIMEOUT_MS)
+        context.close_crawl_servers()
         broker.close()
         set_worker_context(None)
         try:
