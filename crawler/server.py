@@ -40,7 +40,7 @@ from typing import IO, Any
 INDEX_REBUILD_SECONDS = 600.0
 #: Ids below the highest indexed one that are read again when refreshing the index: a crawl
 #: elsewhere may commit a lower id after a higher one (ids come from a sequence at insert time).
-INDEX_ID_MARGIN = 5000
+INDEX_ID_MARGIN = 5000  # ids only: the signatures are read for the missing ones
 
 logger = logging.getLogger(__name__)
 

@@ -318,6 +318,9 @@ def test_sigterm_hands_a_running_crawl_back_and_exits_0(web: NewsWeb, pg_url: st
         wait_for(lambda: _articles(db)[0] >= 3, 60, "the crawl under way")
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0
+        # A hand-back is not an error: one line says so, no traceback.
+        handed_back = (tmp_path / "w0.log").read_text(errors="replace")
+        assert "stopped with its worker" in handed_back and "Traceback" not in handed_back
         with db.session() as session:
             task = session.scalars(select(QueueTask)).one()
             assert task.status == "retrying" and "goes back to the queue" in (task.error or "")
