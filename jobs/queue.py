@@ -240,6 +240,11 @@ def _record_start(database: Database, message: Any, max_deliveries: int) -> None
                 message_id=message.message_id, queue=message.queue_name.removesuffix(".DQ"), batch="", subject=""
             )
             session.add(task)
+        elif task.status in ("done", "parked"):
+            # Finished already: a copy sent twice (a publisher confirm lost in a broker outage), or
+            # a delivery whose acknowledgement was lost. Acknowledged unrun, its record untouched.
+            log.info("task %s (%s) is %s already; not run again", message.message_id, message.actor_name, task.status)
+            raise SkipMessage()  # the session rolls back: nothing changed
         task.deliveries = (task.deliveries or 0) + 1
         task.worker = worker_name()
         task.started_at = now
