@@ -194,7 +194,8 @@ def serve(plan: dict[str, Any], tasks: IO[str], events: IO[str]) -> int:
     def stopping() -> None:  # SIGTERM: the crawl stops (Scrapy's own handler), then so do we
         state["closing"] = True
 
-    reactor.addSystemEventTrigger("before", "shutdown", stopping)
+    core: Any = reactor  # Twisted's interface stubs take the method's arguments one place off
+    core.addSystemEventTrigger("before", "shutdown", stopping)
     threading.Thread(target=read_tasks, name="crawl-tasks", daemon=True).start()
     reactor.callWhenRunning(emit, {"event": "ready"})
     tune_garbage_collector()
