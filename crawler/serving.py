@@ -11,7 +11,7 @@ comes back with ``interrupted`` (or ``timed_out``), SIGKILL after the grace; the
 a new one. A crawl process that dies during a task fails the task (CrawlError); one that died
 between tasks is replaced.
 
-One server per worker thread: a server runs one task at a time.
+A server runs one task at a time; a worker keeps one per thread (``jobs.queue.WorkerContext``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class CrawlServer:
         self._ids = itertools.count(1)
         #: Crawl processes started so far (the first, and one after each stop or death).
         self.starts = 0
+
+    def warm_up(self) -> None:
+        """Start the crawl process now rather than at the first task."""
+        self._running(worker_plan(self.settings))
 
     def crawl(
         self,
@@ -163,6 +167,15 @@ class CrawlServer:
         except subprocess.TimeoutExpired:
             _kill(child)
             return child.returncode
+
+
+def worker_plan(settings: Settings) -> dict[str, Any]:
+    """What the crawl process needs before its first task (no catalogue: each task brings its own)."""
+    return {
+        "database_url": settings.database_url,
+        "crawler": settings.crawler.model_dump(mode="json"),
+        "log_level": "DEBUG" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "WARNING",
+    }
 
 
 def _start(plan: dict[str, Any], events: queue.Queue[dict[str, Any] | None]) -> subprocess.Popen[str]:

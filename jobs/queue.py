@@ -15,10 +15,12 @@ The actors run in ``narrative-tracker worker`` processes, which set the worker c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,22 +65,49 @@ class WorkerContext:
     settings: Settings
     database: Database
     stop: threading.Event = field(default_factory=threading.Event)
-    #: Each worker thread's long-lived crawl process, by thread (see ``crawler.serving``).
-    crawl_servers: dict[int, CrawlServer] = field(default_factory=dict)
+    #: Long-lived crawl processes (``crawler.serving``): the idle ones, and every one started.
+    idle_crawl_servers: list[CrawlServer] = field(default_factory=list)
+    all_crawl_servers: list[CrawlServer] = field(default_factory=list)
+    _servers_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def crawl_server(self) -> CrawlServer:
-        """This thread's crawl process handle (a thread runs one task at a time)."""
-        from narrative_tracker.crawler.serving import CrawlServer
+    def warm_crawl_servers(self, count: int) -> None:
+        """Start ``count`` crawl processes now, so that the first tasks find them ready.
 
-        server = self.crawl_servers.get(threading.get_ident())
+        Called from the worker's main thread, which lives as long as the worker: the crawl
+        processes' parent-death signal follows the thread that started them.
+        """
+        for _ in range(count):
+            server = self._new_crawl_server()
+            server.warm_up()
+            with self._servers_lock:
+                self.idle_crawl_servers.append(server)
+
+    @contextlib.contextmanager
+    def crawl_server(self) -> Iterator[CrawlServer]:
+        """An idle crawl process for one task (a new one if none is idle), back to the pool after."""
+        with self._servers_lock:
+            server = self.idle_crawl_servers.pop() if self.idle_crawl_servers else None
         if server is None:
-            server = self.crawl_servers[threading.get_ident()] = CrawlServer(self.settings)
-        return server
+            server = self._new_crawl_server()
+        try:
+            yield server
+        finally:
+            with self._servers_lock:
+                self.idle_crawl_servers.append(server)
 
     def close_crawl_servers(self) -> None:
-        for server in list(self.crawl_servers.values()):
+        with self._servers_lock:
+            servers, self.all_crawl_servers, self.idle_crawl_servers = self.all_crawl_servers, [], []
+        for server in servers:
             server.close()
-        self.crawl_servers.clear()
+
+    def _new_crawl_server(self) -> CrawlServer:
+        from narrative_tracker.crawler.serving import CrawlServer
+
+        server = CrawlServer(self.settings)
+        with self._servers_lock:
+            self.all_crawl_servers.append(server)
+        return server
 
 
 _context: WorkerContext | None = None
@@ -110,7 +139,7 @@ def _keep(stats: dict[str, Any]) -> None:
 
 def crawl_source(slug: str) -> None:
     """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process),
-    in this worker thread's long-lived crawl process (``crawler.serving``)."""
+    in one of this worker's long-lived crawl processes (``crawler.serving``)."""
     from dramatiq import Retry
 
     from narrative_tracker.jobs.locks import AdvisoryLock, acquire_waiting, close
@@ -127,7 +156,8 @@ def crawl_source(slug: str) -> None:
                 )
             log.info("source %r is being crawled by another worker; this task is retried later", slug)
             raise Retry(f"source {slug!r} is being crawled by another worker; retried later")
-        stats = ctx.crawl_server().crawl(database=ctx.database, sources=[slug], stop=ctx.stop)
+        with ctx.crawl_server() as server:
+            stats = server.crawl(database=ctx.database, sources=[slug], stop=ctx.stop)
     finally:
         close(lock)
     if stats.get("interrupted"):

@@ -20,7 +20,14 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from narrative_tracker.errors import UsageError
-from narrative_tracker.jobs.queue import QUEUES, WorkerContext, make_broker, set_worker_context, worker_name
+from narrative_tracker.jobs.queue import (
+    CRAWL_QUEUE,
+    QUEUES,
+    WorkerContext,
+    make_broker,
+    set_worker_context,
+    worker_name,
+)
 from narrative_tracker.storage.models import QueueWorker, utc_now
 
 if TYPE_CHECKING:
@@ -59,6 +66,8 @@ def run_worker(
     # another worker sits idle (and RabbitMQ redelivers only what is unacknowledged anyway).
     worker.queue_prefetch = concurrency
     _heartbeat(database, name, queues, concurrency, first=True)
+    if CRAWL_QUEUE in queues:
+        context.warm_crawl_servers(concurrency)  # their start-up overlaps the worker's own
     worker.start()
     log.info("worker %s consuming %s with %d thread(s)", name, ",".join(queues), concurrency)
     try:
