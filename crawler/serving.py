@@ -56,8 +56,24 @@ class CrawlServer:
         self.starts = 0
 
     def warm_up(self) -> None:
-        """Start the crawl process now rather than at the first task."""
+        """Start the crawl process now rather than at the first task (``wait_ready`` to wait for it)."""
         self._running(worker_plan(self.settings))
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until the crawl process has set up (imports, database, index); False if it did not
+        in time or ended (the first task then starts or waits for it)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self._events.get(timeout=left)
+            except queue.Empty:
+                break
+            if event is None:  # it ended: the first task starts a new one and reports why
+                self._reap()
+                return False
+            if event.get("event") == "ready":
+                return True
+        return False
 
     def crawl(
         self,

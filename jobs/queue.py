@@ -54,6 +54,8 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: Seconds a starting worker waits for its crawl processes to be ready before it takes tasks.
+CRAWL_SERVER_READY_WAIT = 60.0
 #: Milliseconds before a handed-back task is offered again (another worker takes it).
 HAND_BACK_DELAY_MS = 1_000
 
@@ -76,11 +78,14 @@ class WorkerContext:
         Called from the worker's main thread, which lives as long as the worker: the crawl
         processes' parent-death signal follows the thread that started them.
         """
-        for _ in range(count):
-            server = self._new_crawl_server()
+        servers = [self._new_crawl_server() for _ in range(count)]
+        for server in servers:
             server.warm_up()
-            with self._servers_lock:
-                self.idle_crawl_servers.append(server)
+        for server in servers:  # set up side by side
+            if not server.wait_ready(CRAWL_SERVER_READY_WAIT):
+                log.warning("a crawl process was not ready within %.0f s; tasks wait for it", CRAWL_SERVER_READY_WAIT)
+        with self._servers_lock:
+            self.idle_crawl_servers.extend(servers)
 
     @contextlib.contextmanager
     def crawl_server(self) -> Iterator[CrawlServer]:

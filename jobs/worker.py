@@ -65,9 +65,14 @@ def run_worker(
     # One message per thread and no more: a prefetched crawl would wait behind a running one while
     # another worker sits idle (and RabbitMQ redelivers only what is unacknowledged anyway).
     worker.queue_prefetch = concurrency
-    _heartbeat(database, name, queues, concurrency, first=True)
     if CRAWL_QUEUE in queues:
-        context.warm_crawl_servers(concurrency)  # their start-up overlaps the worker's own
+        # Started and set up before the worker shows as live and takes tasks (a few seconds).
+        context.warm_crawl_servers(concurrency)
+    try:
+        _heartbeat(database, name, queues, concurrency, first=True)
+    except BaseException:
+        context.close_crawl_servers()
+        raise
     worker.start()
     log.info("worker %s consuming %s with %d thread(s)", name, ",".join(queues), concurrency)
     try:
