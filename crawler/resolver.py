@@ -51,7 +51,9 @@ class Lookup:
     def allowed(self, allow_private: bool) -> tuple[str, ...]:
         """The addresses a connection may use: public ones, and with ``allow_private`` also
         loopback and private ones, never link-local (``urls.is_never_crawled``)."""
-        return tuple(a for a in self.addresses if not is_never_crawled(a) and (allow_private or is_public_address(a)))
+        return tuple(
+            a for a in self.addresses if not is_never_crawled(a) and (allow_private or is_public_address(a))
+        )
 
     @property
     def resolved(self) -> bool:

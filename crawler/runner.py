@@ -83,15 +83,15 @@ def run_crawl(
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
 
-        ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
-        process through the database (``crawler.limiter``). Every crawl process dies with its caller
+    ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
+    process through the database (``crawler.limiter``). Every crawl process dies with its caller
     (``crawler.lifetime``).
 
-        The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
-        ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
-        ``skipped`` (reason -> count), ``errors`` (kind -> count), ``seconds``, ``timed_out`` and
-        ``interrupted``. Raises ConfigError (bad catalogue), UsageError (unknown slug),
-        StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
+    The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
+    ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
+    ``skipped`` (reason -> count), ``errors`` (kind -> count), ``seconds``, ``timed_out`` and
+    ``interrupted``. Raises ConfigError (bad catalogue), UsageError (unknown slug),
+    StorageError (database) or CrawlError (the crawl process failed) when nothing could run.
     """
     plan = prepare_crawl(settings, database=database, sources=sources, max_articles=max_articles)
     if worker_mode:
