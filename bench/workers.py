@@ -14,7 +14,8 @@ Serves the synthetic news web of ``bench/crawl.py`` (one feed of 100 articles pe
 
 ``ratio`` is the workers' articles per second over the embedded crawl's. Each worker keeps one
 crawl process for all its tasks (``crawler.server``), set up before the worker registers, so
-outside the clock (the embedded crawl's process start is inside it: it starts one per crawl). Then every source is crawled again on the workers (feeds answer 304, nothing new):
+outside the clock (the embedded crawl's process start is inside it: it starts one per crawl).
+Then every source is crawled again on the workers (feeds answer 304, nothing new):
 that time per task, times the workers, is the per-task overhead (the task recorded and
 acknowledged, the source lock, the catalogue synchronised, one crawl in the warm crawl process).
 CPU seconds of each side (this process and its children for the embedded crawl; the worker
