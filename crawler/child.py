@@ -35,7 +35,7 @@ MEMORY_EVERY_TICKS = 4
 GC_YOUNG_THRESHOLD = 20_000
 
 
-def _event_stream() -> IO[str]:
+def event_stream() -> IO[str]:
     """A private copy of stdout for events; stdout itself goes to stderr so no library can mix in."""
     events = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
@@ -99,7 +99,7 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     log_level = plan.get("log_level", "WARNING")
     settings = scrapy_settings(config, log_level=log_level)
     if plan.get("shared_limits"):
-        _share_politeness(settings, plan["database_url"], config.download_delay)
+        share_politeness(settings, plan["database_url"], config.download_delay)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(NewsSpider)
     memory = PeakMemory()
@@ -137,7 +137,7 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
         extraction_pool=pool,
         outlets=outlets,
     )
-    _tune_garbage_collector()
+    tune_garbage_collector()
     process.start(install_signal_handlers=True)
     if pool is not None:  # the pipeline shuts it down; not when the crawl could not start
         pool.shutdown(wait=False, cancel_futures=True)
@@ -162,7 +162,7 @@ def run(plan: dict[str, Any], events: IO[str]) -> int:
     return 0
 
 
-def _share_politeness(settings: dict[str, Any], database_url: str, delay: float) -> None:
+def share_politeness(settings: dict[str, Any], database_url: str, delay: float) -> None:
     """Per-domain places and delay kept in PostgreSQL for every crawl process (``crawler.limiter``).
 
     Last of the downloader middlewares, so that nothing between it and the network holds a
@@ -178,7 +178,7 @@ def _share_politeness(settings: dict[str, Any], database_url: str, delay: float)
     settings["DOWNLOAD_DELAY"] = 0
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """Collect less often during the crawl, and never re-walk what start-up made.
 
     Scrapy, Twisted, SQLAlchemy and the duplicate index make some 120,000 objects that live as
@@ -209,7 +209,7 @@ def _check(
 def main() -> int:
     from narrative_tracker.crawler.lifetime import die_with_parent
 
-    events = _event_stream()
+    events = event_stream()
     plan = json.loads(sys.stdin.read())
     # Before the workers start: killed with the process that started us (see crawler.lifetime).
     die_with_parent(plan.get("parent_pid"))

@@ -185,6 +185,15 @@ class DuplicateIndex:
         self._live = [{} for _ in range(BANDS)]
         self._live_signatures, self._live_roots = {}, {}
 
+    def highest_id(self) -> int:
+        """The highest article id indexed (0 when empty)."""
+        top = int(self._ids.max()) if len(self._ids) else 0
+        return max(top, *self._live_signatures) if self._live_signatures else top
+
+    def ids_above(self, article_id: int) -> set[int]:
+        """The indexed article ids above ``article_id``."""
+        return {*self._ids[self._ids > article_id].tolist(), *(i for i in self._live_signatures if i > article_id)}
+
     def add(self, article_id: int, sig: bytes, *, root: int | None = None) -> None:
         if article_id in self._live_signatures or len(sig) != NUM_PERM * 4:
             return

@@ -84,8 +84,9 @@ def run_crawl(
 ) -> dict[str, Any]:
     """Crawl the catalogue's sources (or the named ones) once and return the summary stats.
 
-    ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
-    process through the database (``crawler.limiter``). Every crawl process dies with its caller
+    ``worker_mode``: politeness is shared with every other crawl process through the database
+    (``crawler.limiter``), as in a queue worker (whose tasks run in the long-lived crawl process
+    of ``crawler.serving``, which always shares it). Every crawl process dies with its caller
     (``crawler.lifetime``).
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,

@@ -153,6 +153,35 @@ def load_duplicate_index(db: Database, threshold: float, days: int) -> Duplicate
     return DuplicateIndex.build(threshold, ids, roots, signatures)
 
 
+def refresh_duplicate_index(db: Database, index: DuplicateIndex, days: int, *, margin: int) -> int:
+    """Teach ``index`` the articles of the last ``days`` days stored since it was loaded (by other
+    crawl processes): those with ids above its highest one less ``margin`` that it lacks. Returns
+    how many it learnt.
+
+    For a crawl process that serves several tasks (``crawler.server``). ``margin`` covers ids that
+    committed out of order: a sequence hands out ids at insert time, not at commit. The ids are
+    read first and the signatures (512 bytes each) of the missing ones only.
+    """
+    after = max(index.highest_id() - margin, 0)
+    known = index.ids_above(after)
+    since = utc_now() - timedelta(days=days)
+    recent = ARTICLES.c.fetched_at >= since, ARTICLES.c.signature.is_not(None)
+    with db.engine.connect() as connection:
+        ids = connection.scalars(select(ARTICLES.c.id).where(ARTICLES.c.id > after, *recent)).all()
+        missing = sorted(set(ids) - known)
+        learnt = 0
+        for chunk in _chunks(missing):
+            query = select(ARTICLES.c.id, ARTICLES.c.signature, ARTICLES.c.duplicate_of_id).where(
+                ARTICLES.c.id.in_(chunk)
+            )
+            for article_id, sig, original in connection.execute(query.order_by(ARTICLES.c.id)):
+                if sig is not None and len(sig) == SIGNATURE_BYTES:
+                    index.add(article_id, bytes(sig), root=original or article_id)
+                    learnt += 1
+    index.compact()
+    return learnt
+
+
 def _insert(connection: Connection) -> Insert:
     return _insert_ignoring(connection, ARTICLES, "url_hash")
 

@@ -7,6 +7,7 @@ starts a task the database does not know yet; waiting reads their status there.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from narrative_tracker.errors import QueueError
 from narrative_tracker.interrupt import StopFlag, stop_requested
@@ -70,7 +72,15 @@ def enqueue_classify(settings: Settings, database: Database, *, notify: Callable
     return _send(broker, database, CLASSIFY_QUEUE, messages)
 
 
+#: Tries to send one task while the broker is away (back-off 1, 2, 4, 8, 16 s: half a minute).
+SEND_ATTEMPTS = 6
+
+
 def _send(broker: Any, database: Database, queue: str, messages: list[tuple[Any, str]]) -> Batch:
+    """Record the tasks, then send them one by one (each retried with back-off while the broker is
+    away). If sending stops (the broker stayed away, or an interrupt), the tasks not sent are
+    recorded as failed, "never sent", so that nothing waits for them or shows them as queued; the
+    ones sent run. Either way the next crawl or classify run sends its own tasks again."""
     batch = uuid.uuid4().hex
     with database.session() as session:
         session.add_all(
@@ -80,20 +90,33 @@ def _send(broker: Any, database: Database, queue: str, messages: list[tuple[Any,
     sent = 0
     try:
         for message, _ in messages:
-            send_with_backoff(broker, message)
+            send_with_backoff(broker, message, attempts=SEND_ATTEMPTS)
             sent += 1
     except QueueError as exc:
-        unsent = [m.message_id for m, _ in messages[sent:]]
+        _never_sent(database, messages[sent:], "the broker was unreachable")
+        raise QueueError(f"{exc} ({sent} of {len(messages)} {queue} tasks were sent)") from None
+    except BaseException:  # Ctrl-C, a stopped job: the rest is not left "queued" forever
+        _never_sent(database, messages[sent:], "sending was interrupted")
+        raise
+    finally:
+        with contextlib.suppress(Exception):  # a broker that went away may fail to close
+            broker.close()
+    return Batch(batch, queue, len(messages))
+
+
+def _never_sent(database: Database, messages: list[tuple[Any, str]], why: str) -> None:
+    unsent = [m.message_id for m, _ in messages]
+    if not unsent:
+        return
+    try:
         with database.session() as session:
             session.execute(
                 update(QueueTask)
                 .where(QueueTask.message_id.in_(unsent))
-                .values(status="failed", finished_at=utc_now(), error="never sent: the broker was unreachable")
+                .values(status="failed", finished_at=utc_now(), error=f"never sent: {why}")
             )
-        raise QueueError(f"{exc} ({sent} of {len(messages)} {queue} tasks were sent)") from None
-    finally:
-        broker.close()
-    return Batch(batch, queue, len(messages))
+    except SQLAlchemyError as exc:
+        log.warning("could not record %d unsent tasks as failed: %s", len(unsent), exc)
 
 
 def batch_progress(database: Database, batch: str) -> dict[str, int]:

@@ -15,10 +15,12 @@ The actors run in ``narrative-tracker worker`` processes, which set the worker c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     import dramatiq
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+    from narrative_tracker.crawler.serving import CrawlServer
     from narrative_tracker.settings import Settings
     from narrative_tracker.storage.database import Database
 
@@ -51,12 +54,10 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class TaskHandedBack(Exception):
-    """The worker is stopping: the task stopped early and goes back to the queue."""
-
-
-class SourceBusy(Exception):
-    """Another worker is crawling this source; the task is retried later."""
+#: Seconds a starting worker waits for its crawl processes to be ready before it takes tasks.
+CRAWL_SERVER_READY_WAIT = 60.0
+#: Milliseconds before a handed-back task is offered again (another worker takes it).
+HAND_BACK_DELAY_MS = 1_000
 
 
 @dataclass
@@ -66,6 +67,52 @@ class WorkerContext:
     settings: Settings
     database: Database
     stop: threading.Event = field(default_factory=threading.Event)
+    #: Long-lived crawl processes (``crawler.serving``): the idle ones, and every one started.
+    idle_crawl_servers: list[CrawlServer] = field(default_factory=list)
+    all_crawl_servers: list[CrawlServer] = field(default_factory=list)
+    _servers_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def warm_crawl_servers(self, count: int) -> None:
+        """Start ``count`` crawl processes now, so that the first tasks find them ready.
+
+        Called from the worker's main thread, which lives as long as the worker: the crawl
+        processes' parent-death signal follows the thread that started them.
+        """
+        servers = [self._new_crawl_server() for _ in range(count)]
+        for server in servers:
+            server.warm_up()
+        for server in servers:  # set up side by side
+            if not server.wait_ready(CRAWL_SERVER_READY_WAIT):
+                log.warning("a crawl process was not ready within %.0f s; tasks wait for it", CRAWL_SERVER_READY_WAIT)
+        with self._servers_lock:
+            self.idle_crawl_servers.extend(servers)
+
+    @contextlib.contextmanager
+    def crawl_server(self) -> Iterator[CrawlServer]:
+        """An idle crawl process for one task (a new one if none is idle), back to the pool after."""
+        with self._servers_lock:
+            server = self.idle_crawl_servers.pop() if self.idle_crawl_servers else None
+        if server is None:
+            server = self._new_crawl_server()
+        try:
+            yield server
+        finally:
+            with self._servers_lock:
+                self.idle_crawl_servers.append(server)
+
+    def close_crawl_servers(self) -> None:
+        with self._servers_lock:
+            servers, self.all_crawl_servers, self.idle_crawl_servers = self.all_crawl_servers, [], []
+        for server in servers:
+            server.close()
+
+    def _new_crawl_server(self) -> CrawlServer:
+        from narrative_tracker.crawler.serving import CrawlServer
+
+        server = CrawlServer(self.settings)
+        with self._servers_lock:
+            self.all_crawl_servers.append(server)
+        return server
 
 
 _context: WorkerContext | None = None
@@ -96,20 +143,37 @@ def _keep(stats: dict[str, Any]) -> None:
 
 
 def crawl_source(slug: str) -> None:
-    """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process)."""
-    from narrative_tracker.crawler.runner import run_crawl
+    """Crawl one source, holding its lock (a PostgreSQL advisory lock: it dies with this process),
+    in one of this worker's long-lived crawl processes (``crawler.serving``)."""
+    from dramatiq import Retry
+
     from narrative_tracker.jobs.locks import AdvisoryLock, acquire_waiting, close
 
     ctx = _worker()
     lock = AdvisoryLock(ctx.settings.database_url, f"crawl-source:{slug}")
     try:
         if not acquire_waiting(lock, timeout=SOURCE_LOCK_WAIT, give_up=ctx.stop.is_set, poll=0.2):
-            raise SourceBusy(f"source {slug!r} is being crawled by another worker; retried later")
-        stats = run_crawl(ctx.settings, database=ctx.database, sources=[slug], stop=ctx.stop, worker_mode=True)
+            if ctx.stop.is_set():
+                log.info("crawl of %r not started: the worker is stopping; it goes back to the queue", slug)
+                raise Retry(
+                    f"crawl of {slug!r} not started: its worker stopped; it goes back to the queue",
+                    delay=HAND_BACK_DELAY_MS,
+                )
+            log.info("source %r is being crawled by another worker; this task is retried later", slug)
+            raise Retry(f"source {slug!r} is being crawled by another worker; retried later")
+        with ctx.crawl_server() as server:
+            stats = server.crawl(database=ctx.database, sources=[slug], stop=ctx.stop)
     finally:
         close(lock)
     if stats.get("interrupted"):
-        raise TaskHandedBack(f"crawl of {slug!r} stopped with its worker; it goes back to the queue")
+        # Not an error: the worker was asked to stop. Retry (not an exception of ours) keeps
+        # Dramatiq from logging a traceback; what was stored stays, the rest is crawled elsewhere.
+        log.warning(
+            "crawl of %r stopped with its worker after %d new articles; it goes back to the queue",
+            slug,
+            stats.get("new_articles", 0),
+        )
+        raise Retry(f"crawl of {slug!r} stopped with its worker; it goes back to the queue", delay=HAND_BACK_DELAY_MS)
     _keep(stats)
 
 
@@ -211,6 +275,11 @@ def _record_start(database: Database, message: Any, max_deliveries: int) -> None
                 message_id=message.message_id, queue=message.queue_name.removesuffix(".DQ"), batch="", subject=""
             )
             session.add(task)
+        elif task.status in ("done", "parked"):
+            # Finished already: a copy sent twice (a publisher confirm lost in a broker outage), or
+            # a delivery whose acknowledgement was lost. Acknowledged unrun, its record untouched.
+            log.info("task %s (%s) is %s already; not run again", message.message_id, message.actor_name, task.status)
+            raise SkipMessage()  # the session rolls back: nothing changed
         task.deliveries = (task.deliveries or 0) + 1
         task.worker = worker_name()
         task.started_at = now

@@ -20,7 +20,14 @@ from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 
 from narrative_tracker.errors import UsageError
-from narrative_tracker.jobs.queue import QUEUES, WorkerContext, make_broker, set_worker_context, worker_name
+from narrative_tracker.jobs.queue import (
+    CRAWL_QUEUE,
+    QUEUES,
+    WorkerContext,
+    make_broker,
+    set_worker_context,
+    worker_name,
+)
 from narrative_tracker.storage.models import QueueWorker, utc_now
 
 if TYPE_CHECKING:
@@ -58,7 +65,14 @@ def run_worker(
     # One message per thread and no more: a prefetched crawl would wait behind a running one while
     # another worker sits idle (and RabbitMQ redelivers only what is unacknowledged anyway).
     worker.queue_prefetch = concurrency
-    _heartbeat(database, name, queues, concurrency, first=True)
+    if CRAWL_QUEUE in queues:
+        # Started and set up before the worker shows as live and takes tasks (a few seconds).
+        context.warm_crawl_servers(concurrency)
+    try:
+        _heartbeat(database, name, queues, concurrency, first=True)
+    except BaseException:
+        context.close_crawl_servers()
+        raise
     worker.start()
     log.info("worker %s consuming %s with %d thread(s)", name, ",".join(queues), concurrency)
     try:
@@ -68,6 +82,7 @@ def run_worker(
         log.info("worker %s stopping: running tasks finish or go back to the queue", name)
         context.stop.set()
         worker.stop(timeout=STOP_TIMEOUT_MS)
+        context.close_crawl_servers()
         broker.close()
         set_worker_context(None)
         try:
