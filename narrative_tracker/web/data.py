@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from narrative_tracker.storage import search
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.export import NarrativeScore, _narratives_for
 from narrative_tracker.storage.models import (
@@ -170,25 +171,6 @@ def decode_cursor(cursor: str | None) -> int | None:
     return before
 
 
-def _text_condition(session: Session, words: list[str]) -> Any:
-    """Every word in the title or text. PostgreSQL: ILIKE (Unicode-aware). SQLite's LIKE folds
-    ASCII letters only, so a Cyrillic or accented word is tried as typed, lower-case and capitalised."""
-    conditions = []
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        if postgres:
-            pattern = f"%{escaped}%"
-            conditions.append(or_(Article.title.ilike(pattern, escape="\\"), Article.text.ilike(pattern, escape="\\")))
-            continue
-        forms = {escaped, escaped.lower(), escaped.capitalize(), escaped.upper()}
-        conditions.append(or_(*(
-            or_(Article.title.like(f"%{f}%", escape="\\"), Article.text.like(f"%{f}%", escape="\\"))
-            for f in sorted(forms)
-        )))
-    return and_(*conditions)
-
-
 def search_articles(
     database: Database, filters: ArticleFilters, *, cursor: int | None = None, limit: int = PAGE
 ) -> tuple[list[dict[str, Any]], int | None]:
@@ -205,11 +187,19 @@ def search_articles(
             .order_by(Article.id.desc())
             .limit(limit + 1)
         )
+        words = search.query_words(filters.q)
+        position: ColumnElement[int] | InstrumentedAttribute[int] = Article.id
+        if words and session.get_bind().dialect.name == "sqlite":
+            # The index drives: it walks its matches newest first (by rowid, which is articles.id)
+            # and stops once the page is full, however many articles match.
+            position = search.fts_table.c.rowid
+            query = query.join(search.fts_table, search.fts_table.c.rowid == Article.id).where(
+                search.sqlite_match(words, filters.lang)
+            ).order_by(None).order_by(position.desc())
+        elif words:
+            query = query.where(search.postgres_match(words))
         if cursor is not None:
-            query = query.where(Article.id < cursor)
-        words = [w for w in filters.q.split() if w][:8]
-        if words:
-            query = query.where(_text_condition(session, words))
+            query = query.where(position < cursor)
         if filters.group:
             query = query.where(Source.group == filters.group)
         if filters.source:
