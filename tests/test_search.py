@@ -32,6 +32,13 @@ def _ids(database, **filters) -> list[int]:
     return [a["id"] for a in found]
 
 
+def _index_matches_the_articles(database) -> None:
+    """SQLite: FTS5 compares its index with what the articles table holds now (raises if not)."""
+    if database.engine.dialect.name == "sqlite":
+        with database.engine.begin() as connection:
+            connection.execute(text("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)"))
+
+
 @pytest.fixture
 def world(database) -> World:
     world = World(database)
@@ -93,6 +100,7 @@ def test_an_article_stored_changed_or_deleted_after_the_migration_is_searched_as
     world._next_article = gone
     [reused] = world.articles("bbc2", DAY, title="Harvest festival", text="Apples.")
     assert _ids(database, q="harvest") == [reused] and _ids(database, q="delegations") == []
+    _index_matches_the_articles(database)
 
 
 def test_the_migration_indexes_the_articles_already_stored(database, world):
@@ -150,3 +158,42 @@ def test_postgresql_uses_the_gin_index_for_a_search(database, world):
         connection.execute(text("SET enable_seqscan = off"))  # a tiny table: make the planner show its options
         plan = connection.exec_driver_sql("EXPLAIN " + sql).scalars().all()
     assert any("ix_articles_search" in line for line in plan), plan
+
+
+def test_the_crawlers_batched_inserts_and_the_retention_prune_keep_the_index_in_step(database):
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from narrative_tracker.crawler.dedup import content_hash, signature
+    from narrative_tracker.crawler.sources import SourceSpec
+    from narrative_tracker.crawler.store import load_duplicate_index, store_articles, sync_catalogue
+    from narrative_tracker.crawler.urls import url_hash
+    from narrative_tracker.jobs import retention
+    from narrative_tracker.jobs.base import JobContext
+
+    sync_catalogue(database, [SourceSpec(slug="s", name="S", group="western", country="FR", languages=["fr"],
+                                         feeds=["http://e.org/f"], domains=["e.org"])])
+    with database.session() as session:
+        source_id = session.scalar(select(Source.id))
+    old = datetime.now(UTC) - timedelta(days=400)
+
+    def row(n: int, title: str, body: str) -> dict[str, object]:
+        url = f"http://e.org/{n}"
+        return {"source_id": source_id, "feed_id": None, "url": url, "url_hash": url_hash(url), "title": title,
+                "text": body, "author": None, "lang": "fr", "published_at": None, "summary_only": False,
+                "content_hash": content_hash(body), "signature": signature(body), "fetched_at": old}
+
+    index = load_duplicate_index(database, 0.5, 30)
+    batch = [row(1, "Bruxelles", "Les sanctions européennes visent les banques."),
+             row(2, "Kiev", "Le cessez-le-feu est rompu dans la nuit.")]
+    assert store_articles(database, batch, index).new == 2
+    # Stored again (ON CONFLICT DO NOTHING): nothing changes, nothing is indexed twice.
+    assert store_articles(database, [row(1, "Autre titre", "Autre texte.")], index).already_stored == 1
+    assert len(_ids(database, q="sanction")) == 1 and _ids(database, q="autre") == []
+    assert len(_ids(database, q="rompu")) == 1
+
+    ctx = JobContext(settings=load_settings(), database=database, stop=threading.Event())
+    assert retention._prune_texts(ctx, database, datetime.now(UTC)) == 2  # old texts emptied, titles kept
+    assert _ids(database, q="rompu") == _ids(database, q="sanctions") == []
+    assert len(_ids(database, q="Kiev")) == 1
+    _index_matches_the_articles(database)
