@@ -197,3 +197,21 @@ def test_the_crawlers_batched_inserts_and_the_retention_prune_keep_the_index_in_
     assert _ids(database, q="rompu") == _ids(database, q="sanctions") == []
     assert len(_ids(database, q="Kiev")) == 1
     _index_matches_the_articles(database)
+
+
+def test_a_query_word_is_searched_in_its_forms_as_whole_terms():
+    from narrative_tracker.storage.search import word_forms
+
+    assert {"перемирие", "перемирии", "перемирием", "перемирия"} <= set(word_forms("Перемирия"))
+    assert {"переговоры", "переговоров", "переговорами"} <= set(word_forms("переговоров"))
+    assert {"armée", "armées"} <= set(word_forms("armées"))
+    assert {"negotiation", "negotiations", "negotiated", "negotiating"} <= set(word_forms("negotiations"))
+    assert {"stop", "stops", "stopped", "stopping"} <= set(word_forms("stopped"))
+    assert "warm" not in word_forms("war") and "warsaw" not in word_forms("wars")  # forms, not any prefix
+    assert word_forms("a") == ["a"] and word_forms("2024") == ["2024"]
+    assert "négociateur" not in word_forms("négociation", "en")  # the lang filter's stemmer only...
+    assert "négociateur" in word_forms("négociation", "fr") and "négociateur" in word_forms("négociation")
+    assert "sanctionsа" not in word_forms("sanctions", "ru")  # ...when it writes the word's script
+    # Whole quoted terms only: a prefix term would make FTS5 merge every word under it in memory.
+    query = fts5_query(query_words("перемирия armées"))
+    assert "*" not in query and query.count(" OR ") < 2 * 400
