@@ -224,7 +224,13 @@ def search_articles(
                                             Classification.narrative_id.like(filters.narrative + "/%")))
             if filters.stance:
                 flagged = flagged.where(Classification.stance == filters.stance)
-            query = query.where(Article.id.in_(flagged))
+            if words:
+                # The search index walks its matches newest first: test each against the flags
+                # (ix_classifications_article_model) and stop at a full page, instead of listing
+                # every article the narrative ever flagged (0.9 s for a common one at 1M articles).
+                query = query.where(flagged.where(Classification.article_id == Article.id).exists())
+            else:
+                query = query.where(Article.id.in_(flagged))
         rows = session.execute(query).all()
         more = len(rows) > limit
         rows = rows[:limit]
