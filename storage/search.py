@@ -35,6 +35,8 @@ POSTGRES_INDEX = "ix_articles_search"
 MAX_WORDS = 8
 #: A shorter stem is not given endings: "a" + "s" is another word, not a form of "a".
 MIN_STEM = 3
+#: A longer "word" is searched as typed only (no language has such words; pasted junk does).
+MAX_STEMMED = 40
 
 #: The tsvector that the PostgreSQL index covers. A query must use this very expression for the
 #: planner to use the index (migration 0007 holds a copy of it: migrations do not change).
@@ -107,6 +109,8 @@ def word_forms(word: str, lang: str = "") -> list[str]:
 
 
 def _forms(language: str, word: str) -> list[str]:
+    if len(word) > MAX_STEMMED:
+        return []
     stem = _stemmer(language).stemWord(word)
     if len(stem) < MIN_STEM:
         return []

@@ -23,7 +23,7 @@ DAY = date(2026, 11, 30)
 HOSTILE_QUERIES = [
     '"', '"unbalanced', "NEAR(armée guerre)", "title:перемирие", "text : *", "*", "-guerre", "guerre OR",
     "AND", "^war", "war)", "(((", "{title text}: war", "'; DROP TABLE articles; --", "\\", "%_", "\x00",
-    "perem*", "NOT war", "a + b", "🙂",
+    "perem*", "NOT war", "a + b", "🙂", "ж" * 5000, "war " * 500,
 ]
 
 
