@@ -15,7 +15,9 @@ a stance on an unknown cell (a stance cue sentence) trains the shared stance mod
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,26 @@ WELL_KNOWN_POSITIVES = 30
 # narrative's tuned threshold (tuned on the well-known language's scores) does not apply as it is.
 LITTLE_KNOWN_SHARE = 0.2
 UNDETERMINED_LANGUAGES = frozenset({"", "und"})
+#: Told ``(stage, done, total)`` after each per-narrative fit inside ``fit``: stage "thresholds"
+#: counts the fits of threshold tuning (folds x NB candidates x narratives), stage "narratives"
+#: the narratives' final classifiers. Called from the fitting threads.
+FitProgress = Callable[[str, int, int], None]
+
+
+def _counted(fit: Callable[..., Any], progress: FitProgress, stage: str, total: int) -> Callable[..., Any]:
+    """``fit`` that tells ``progress`` each time one of the ``total`` fits is done (from any thread)."""
+    lock = threading.Lock()
+    done = 0
+
+    def counted(*args: Any) -> Any:
+        nonlocal done
+        result = fit(*args)
+        with lock:
+            done += 1
+            progress(stage, done, total)
+        return result
+
+    return counted
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -158,12 +180,14 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         stance: Any = None,
         stance_weight: Any = None,
         languages: Any = None,
+        progress: FitProgress | None = None,
     ) -> NarrativeClassifier:
         """Fit every narrative's classifier, tune thresholds, fit the stance models.
 
         ``sample_weight`` weighs records for the narrative classifiers, ``stance_weight`` (default:
         the same) for the stance models; ``groups`` keeps related records in one fold when tuning;
-        ``languages`` (one code per record) records what the model learnt in each language.
+        ``languages`` (one code per record) records what the model learnt in each language;
+        ``progress`` (optional, not kept) is told how far the fits are (see ``FitProgress``).
         """
         X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
         Y = np.asarray(y)
@@ -185,8 +209,10 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"stance_features={self.stance_features} leaves no column for the narratives")
         self._count_languages(Y, languages)
         narrative_X, stance_X = self._split(X)
-        self.thresholds_, self.nb_power_ = self._tune_thresholds(narrative_X, Y, weight, groups)
-        self.coef_, self.intercept_, self.trained_ = self._fit_weights(narrative_X, Y, weight, self.nb_power_)
+        self.thresholds_, self.nb_power_ = self._tune_thresholds(narrative_X, Y, weight, groups, progress)
+        self.coef_, self.intercept_, self.trained_ = self._fit_weights(
+            narrative_X, Y, weight, self.nb_power_, progress
+        )
         stance_weight = weight if stance_weight is None else np.asarray(stance_weight, dtype=np.float64)
         self._fit_stance(stance_X, Y, stance_weight, stance)
         return self
@@ -250,12 +276,15 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         return X[:, : X.shape[1] - self.stance_features], X
 
     def _fit_weights(
-        self, X: Any, Y: np.ndarray, weight: np.ndarray, power: np.ndarray
+        self, X: Any, Y: np.ndarray, weight: np.ndarray, power: np.ndarray, progress: FitProgress | None = None
     ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray]:
-        return self._fit_many([(X, Y, weight, power)])[0]
+        return self._fit_many([(X, Y, weight, power)], progress, "narratives")[0]
 
     def _fit_many(
-        self, jobs: list[tuple[Any, np.ndarray, np.ndarray, np.ndarray]]
+        self,
+        jobs: list[tuple[Any, np.ndarray, np.ndarray, np.ndarray]],
+        progress: FitProgress | None = None,
+        stage: str = "",
     ) -> list[tuple[sp.csc_matrix, np.ndarray, np.ndarray]]:
         """Fit every label of every (X, Y, weight, power) job; all fits run in one thread pool.
 
@@ -278,8 +307,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
                 if y.sum() < max(1, self.min_positives) or (y == 0).sum() == 0:
                     continue
                 tasks.append((k, j, X_present, known, y, weight[known], float(power[j])))
+        fit_one = self._fit_one if progress is None else _counted(self._fit_one, progress, stage, len(tasks))
         results = Parallel(n_jobs=self._threads(len(tasks)), prefer="threads")(
-            delayed(self._fit_one)(X_present, known, y, w, p) for _, _, X_present, known, y, w, p in tasks
+            delayed(fit_one)(X_present, known, y, w, p) for _, _, X_present, known, y, w, p in tasks
         )
         fitted: dict[tuple[int, int], tuple[np.ndarray, float]] = {
             (k, j): result for (k, j, *_), result in zip(tasks, results, strict=True)
@@ -329,7 +359,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         return coef, float(model.intercept_[0])
 
     def _tune_thresholds(
-        self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray
+        self, X: Any, Y: np.ndarray, weight: np.ndarray, groups: np.ndarray, progress: FitProgress | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per label: the NB power (among ``nb_scaling``) and the threshold with the best
         out-of-fold F1 in grouped cross-validation."""
@@ -349,7 +379,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             for c, candidate in enumerate(candidates):
                 jobs.append((X_train, Y[train], weight[train], np.full(Y.shape[1], candidate)))
                 keys.append((f, c))
-        for (f, c), (coef, intercept, trained) in zip(keys, self._fit_many(jobs), strict=True):
+        for (f, c), (coef, intercept, trained) in zip(keys, self._fit_many(jobs, progress, "thresholds"), strict=True):
             test = splits[f][1]
             scores = _sigmoid(np.asarray((X[test] @ coef).todense()) + intercept)
             oof[c][np.ix_(test, np.flatnonzero(trained))] = scores[:, trained]

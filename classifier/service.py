@@ -36,6 +36,7 @@ from narrative_tracker.storage.database import Database
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
+    from narrative_tracker.classifier.model import FitProgress
     from narrative_tracker.settings import Settings
 
 Notify = Callable[[str], None]
@@ -167,9 +168,13 @@ def train(
     notes: str = "",
     notify: Notify = _quiet,
     progress: Callable[[int, int], None] | None = None,
+    fit_progress: FitProgress | None = None,
 ) -> dict[str, Any]:
     """Fit a model on everything labelled (taxonomy examples, stored labels, weak pattern labels),
-    cross-validate it on the gold labels, save it as a candidate; returns what was measured."""
+    cross-validate it on the gold labels, save it as a candidate; returns what was measured.
+
+    ``progress`` is told (folds done, folds) during cross-validation; ``fit_progress`` how far each
+    fit is (see ``FitProgress``), in the folds and the final fit."""
     from narrative_tracker.classifier.training import cross_validate, fit_model
 
     started = time.perf_counter()
@@ -180,10 +185,16 @@ def train(
     if cv_folds >= 2 and len({group_key(r) for r in data.gold}) >= max(10, cv_folds):
         notify(f"cross-validating on {len(data.gold)} labelled records ({cv_folds} grouped folds)...")
         cv = cross_validate(
-            data.gold, [*data.examples, *data.weak], labels, folds=cv_folds, predict=predict_records, progress=progress
+            data.gold,
+            [*data.examples, *data.weak],
+            labels,
+            folds=cv_folds,
+            predict=predict_records,
+            progress=progress,
+            fit_progress=fit_progress,
         )
     notify(f"training on {len(data.training)} records...")
-    pipeline = fit_model(data.training, labels)
+    pipeline = fit_model(data.training, labels, fit_progress=fit_progress)
     evaluation = score_predictions(data.holdout, predict_records(pipeline, data.holdout)) if data.holdout else None
     version = new_version_name()
     metadata = {

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from narrative_tracker.classifier.dataset import Record, group_key, language_weights, targets
 from narrative_tracker.classifier.evaluation import Prediction, score_predictions
-from narrative_tracker.classifier.model import make_model
+from narrative_tracker.classifier.model import FitProgress, make_model
 
 # Datasets with fewer distinct words than this keep every word; larger ones drop words seen once.
 SMALL_DATASET = 2_000
@@ -43,8 +43,15 @@ def fit_inputs(records: Sequence[Record], labels: list[str]) -> FitInputs:
     return FitInputs([r.document for r in records], Y, S, weight, own, groups)
 
 
-def fit_model(records: Sequence[Record], labels: list[str], *, random_state: int = 0, **params: Any) -> Pipeline:
-    """A fitted narrative Pipeline for ``labels``."""
+def fit_model(
+    records: Sequence[Record],
+    labels: list[str],
+    *,
+    random_state: int = 0,
+    fit_progress: FitProgress | None = None,
+    **params: Any,
+) -> Pipeline:
+    """A fitted narrative Pipeline for ``labels`` (``fit_progress``: see ``FitProgress``)."""
     if not records:
         raise ValueError("no training records")
     inputs = fit_inputs(records, labels)
@@ -64,6 +71,7 @@ def fit_model(records: Sequence[Record], labels: list[str], *, random_state: int
         classifier__stance=inputs.stance,
         classifier__stance_weight=inputs.stance_weight,
         classifier__languages=[r.lang for r in records],
+        classifier__progress=fit_progress,
     )
     return model
 

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, TypedDict
 
 from narrative_tracker.crawler.sources import SourceSpec, load_sources
 from narrative_tracker.crawler.store import sync_catalogue
+from narrative_tracker.crawler.tracker import CrawlTracker
 from narrative_tracker.errors import CrawlError, UsageError
 from narrative_tracker.interrupt import StopFlag, stop_requested
 
@@ -85,7 +86,7 @@ def run_crawl(
 
     ``worker_mode`` (a queue worker's crawl task): politeness is shared with every other crawl
     process through the database (``crawler.limiter``). Every crawl process dies with its caller
-(``crawler.lifetime``).
+    (``crawler.lifetime``).
 
     The stats hold ``feeds_fetched``, ``feeds_not_modified``, ``feeds_failed``,
     ``feeds_postponed``, ``new_articles``, ``duplicates``, ``already_stored``, ``pages_fetched``,
@@ -229,6 +230,7 @@ def _run_child(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     stop_grace: float = STOP_GRACE_SECONDS,
 ) -> dict[str, Any]:
+    began = time.monotonic()
     child = start_child(plan)
     assert child.stdout is not None
     summary: dict[str, Any] = {}
@@ -247,9 +249,11 @@ def _run_child(
             break
     reader.join(timeout=10)
     returncode = child.wait()
-    stats = dict(summary.get("stats") or {})
     if "stats" not in summary and not (interrupted or timed_out):
         raise CrawlError(f"the crawl process failed (exit status {returncode}); its log above says why")
+    # A crawl process stopped before Scrapy started sends no summary: it fetched nothing, and the
+    # caller still gets every count (as zeros) rather than a partial dict.
+    stats = dict(summary["stats"]) if "stats" in summary else CrawlTracker(started=began).summary()
     stats["timed_out"] = timed_out
     stats["interrupted"] = interrupted
     return stats

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from narrative_tracker.cli import main
 from narrative_tracker.storage.models.trends import Alert
 from narrative_tracker.trends.alerts import evaluate_alerts, poisson_lower_tail, poisson_upper_tail
+from narrative_tracker.trends.alerts.wording import articles, promote
 from narrative_tracker.trends.config import AlertSettings
 from narrative_tracker.trends.daily import update_trends
 
@@ -188,3 +189,9 @@ def test_a_crossover_is_a_first_or_unusual_promotion_not_the_odd_repeat(sqlite_d
     assert crossovers(5) == {}  # one more article, 1 in 70 before: not unusual (P about 0.09)
     burst = crossovers(0)  # three of ten: unusual
     assert list(burst) == [f"{ARMS_PAUSE}|western"] and burst[f"{ARMS_PAUSE}|western"] < 0.001
+
+
+def test_reasons_word_one_article_in_the_singular() -> None:
+    assert f"{articles(1, 'western')} {promote(1)} it" == "1 western article promotes it"
+    assert f"{articles(2, 'western')} {promote(2)} it" == "2 western articles promote it"
+    assert articles(0) == "0 articles"

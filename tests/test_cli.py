@@ -23,7 +23,7 @@ def test_help_lists_the_commands_without_importing_heavy_libraries():
     code = (
         "import sys; from narrative_tracker.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('scrapy', 'sklearn', 'matplotlib', 'twisted', 'trafilatura', 'apscheduler')"
+        "heavy = [m for m in ('scrapy', 'sklearn', 'PIL', 'twisted', 'trafilatura', 'apscheduler')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )

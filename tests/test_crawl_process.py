@@ -128,6 +128,14 @@ def test_stop_and_timeout_end_the_crawl_process(slow_web: NewsWeb, tmp_path: Pat
     assert _count(settings)[0] == _count(settings)[1]
 
 
+def test_a_crawl_stopped_before_it_starts_reports_every_count_as_zero(slow_web: NewsWeb, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=1)
+    stats = run_crawl(settings, timeout=0.01)  # the crawl process cannot even import Scrapy by then
+    assert stats["timed_out"] and not stats["interrupted"]
+    assert (stats["new_articles"], stats["pages_fetched"], stats["feeds_fetched"]) == (0, 0, 0)
+    assert _count(settings)[0] == 0
+
+
 def test_crawl_job_returns_the_summary(slow_web: NewsWeb, tmp_path: Path) -> None:
     settings = _settings(tmp_path, slow_web, concurrent_requests_per_domain=8)
     seen: list[tuple[int, int | None]] = []

@@ -458,3 +458,26 @@ def test_an_alert_of_yesterday_arising_after_its_digest_comes_in_todays(sqlite_d
 
     # Once shown, they are not shown again.
     assert produce(database, settings, TODAY, now=NOW).earlier == []
+
+
+def test_a_chart_is_a_png_with_a_line_in_each_groups_colour():
+    import io
+
+    from PIL import Image
+
+    from narrative_tracker.trends.digest.charts import GROUP_COLOURS, HEIGHT, WIDTH, render_chart
+    from narrative_tracker.trends.digest.content import Series
+
+    days = [TODAY - timedelta(days=n) for n in range(27, -1, -1)]
+    series = Series(ARMS_PAUSE, days, {"russian-state": [n % 7 * 10 for n in range(28)], "western": [3] * 28})
+    picture = Image.open(io.BytesIO(render_chart(series)))
+    assert picture.format == "PNG" and picture.size == (WIDTH, HEIGHT)
+    colours = {colour for _, colour in picture.convert("RGB").getcolors(WIDTH * HEIGHT)}
+
+    def rgb(group: str) -> tuple[int, ...]:
+        return tuple(int(GROUP_COLOURS[group][i : i + 2], 16) for i in (1, 3, 5))
+
+    assert rgb("russian-state") in colours and rgb("western") in colours
+    assert rgb("ukrainian") not in colours  # a group without counts gets no line
+    quiet = Image.open(io.BytesIO(render_chart(Series(ARMS_PAUSE, days, {}))))
+    assert quiet.size == (WIDTH, HEIGHT)

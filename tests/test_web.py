@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -156,6 +157,35 @@ def test_today_shows_the_crossover_with_evidence_and_a_chart(app, world):
     assert "crossover" in page and "Russian state media pushed it 61 times" in page
     assert "Pause in arms deliveries" in page
     assert '<svg class="chart"' in page
+
+
+def test_today_is_gathered_again_when_the_alerts_or_the_trends_change(app, world):
+    from dataclasses import replace
+
+    from narrative_tracker.trends.alerts.reporting import store_alerts
+    from narrative_tracker.trends.daily import update_trends
+    from narrative_tracker.web.data import stored_alerts
+
+    client, cache = signed_in(app, "viewer"), app.state.today_cache
+    assert "pushed it 61 times" in client.get("/").text
+    assert "pushed it 61 times" in client.get("/").text
+    assert cache.builds == 1  # the second answer came from the cache
+    original = stored_alerts(world.database, world.day)
+    try:
+        # An evaluation replaces the day's rows (the same ids come back after the delete in SQLite).
+        changed = [replace(alert, reason="Russian state media pushed it 99 times") for alert in original]
+        with world.database.session() as session:
+            store_alerts(session, changed, world.day)
+        assert "pushed it 99 times" in client.get("/").text and cache.builds == 2
+    finally:
+        with world.database.session() as session:
+            store_alerts(session, original, world.day)
+    assert "pushed it 61 times" in client.get("/").text and cache.builds == 3
+    update_trends(world.database, "UTC")  # a trends run may have changed the table and the charts
+    client.get("/")
+    assert cache.builds == 4
+    client.get("/", params={"date": (world.day - timedelta(days=1)).isoformat()})
+    assert cache.builds == 5 and "pushed it 61 times" in client.get("/").text and cache.builds == 5
 
 
 def test_search_finds_an_article_by_a_russian_word(app, world):
@@ -363,3 +393,32 @@ def test_search_folds_case_in_russian_on_both_databases(database):
     assert [a["id"] for a in found] == [capitalised]
     found, _ = search_articles(database, ArticleFilters(q="100%_"))  # wildcards are only characters
     assert found == []
+
+
+def test_the_today_fingerprint_follows_feeds_model_and_alerts_on_both_databases(database):
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import update
+
+    from narrative_tracker.storage.models import ModelVersion
+    from narrative_tracker.trends.alerts import AlertRecord
+    from narrative_tracker.trends.alerts.reporting import store_alerts
+    from narrative_tracker.web.todaycache import fingerprint
+
+    day = date(2026, 11, 30)
+    world = World(database)
+    world.source("wire", "western")
+    world.feed("wire", "https://wire.example/a.xml")
+    seen = [fingerprint(database, day)]
+    world.feed("wire", "https://wire.example/b.xml", failures=6, healthy=False)
+    seen.append(fingerprint(database, day))
+    assert seen[1][3] == (2, 1)  # two feeds, one unhealthy
+    with database.session() as session:  # a promotion: the evidence stances are the new model's
+        session.execute(update(ModelVersion).values(status="retired"))
+        session.add(ModelVersion(version="m2", status="active", promoted_at=datetime(2026, 11, 29, tzinfo=UTC)))
+    seen.append(fingerprint(database, day))
+    with database.session() as session:
+        store_alerts(session, [AlertRecord(day, "spike", f"{ARMS_PAUSE}|western", ARMS_PAUSE, 5.0, "r", {})], day)
+    seen.append(fingerprint(database, day))
+    assert len(set(seen)) == 4
+    assert fingerprint(database, day - timedelta(days=1)) != seen[-1]  # another day's alerts are apart

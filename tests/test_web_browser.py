@@ -9,6 +9,7 @@ $NARRATIVE_TRACKER_TEST_ARTIFACTS).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ from narrative_tracker.storage.models import Article, Label, LabelledText, Model
 from narrative_tracker.web.server import BackgroundServer
 
 from helpers.models import install_model
-from helpers.web import PASSWORD, RUSSIAN_WORD, WebWorld, build_web_world, fast_password_hashing, small_pipeline
+from helpers.web import (
+    PASSWORD,
+    RUSSIAN_WORD,
+    WebWorld,
+    build_web_world,
+    fast_password_hashing,
+    small_pipeline,
+    small_training_data,
+)
 from helpers.world import ARMS_PAUSE
 
 CHROMIUM = Path(os.environ.get("NARRATIVE_TRACKER_CHROMIUM", "/usr/bin/chromium"))
@@ -225,7 +234,7 @@ def test_the_article_text_reads_in_a_wide_column_and_stands_alone_on_a_narrow_sc
 def test_hostile_titles_stay_inert_on_every_page(page, served):
     sign_in(page, served, "admin")
     paths = ["/", f"/narratives/{ARMS_PAUSE}", "/articles", f"/articles/{served.world.hostile_id}", "/sources",
-             "/queue"]
+             "/queue", "/users", "/models", "/jobs", "/narratives"]
     for path in paths:
         page.goto(served.server.url + path)
         page.wait_for_load_state("load")
@@ -301,6 +310,78 @@ def test_an_admin_promotes_and_rolls_back_a_model(page, served):
     page.click("#confirm")
     assert "Rolled back from m2 to m1" in page.locator("#models-message").inner_text()
     assert (_status(served, "m1"), _status(served, "m2")) == ("active", "retired")
+
+
+def test_an_admin_adds_a_user_who_signs_in_and_a_viewer_gets_403_on_users(page, served):
+    from narrative_tracker.web.accounts import list_users
+
+    sign_in(page, served, "admin")
+    page.click("#nav-users")
+    assert urlsplit(page.url).path == "/users"
+    assert page.locator("tr[data-user=viewer] td.role").inner_text() == "viewer"
+    form = page.locator("#add-user")
+    form.locator("input[name=name]").fill("newcomer")
+    form.locator("select[name=role]").select_option("analyst")
+    form.locator("input[name=password]").fill("newcomers-password")
+    form.locator("input[name=password_again]").fill("newcomers-password")
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert "User newcomer added (analyst)." in page.locator("#users-message").inner_text()
+    assert page.locator("tr[data-user=newcomer] td.role").inner_text() == "analyst"
+    shot(page, "users")
+    page.goto(served.server.url + "/jobs")
+    shot(page, "jobs-admin")
+    page.click("header form.who button")
+    sign_in(page, served, "newcomer", "newcomers-password")
+    assert urlsplit(page.url).path == "/"
+    assert "newcomer (analyst)" in page.locator("header .who").inner_text()
+    assert page.locator("#nav-users").count() == 0  # admins only
+    page.click("header form.who button")
+    sign_in(page, served, "viewer")
+    answer = page.goto(served.server.url + "/users")
+    assert answer.status == 403 and "may not do this" in page.locator("#error-message").inner_text()
+    shot(page, "users-forbidden")
+    assert {u.name: u.role for u in list_users(served.world.database)}["newcomer"] == "analyst"
+
+
+def test_the_models_page_follows_a_training_run_live(page, served, monkeypatch):
+    from narrative_tracker.web.training import TrainingState
+
+    small_training_data(monkeypatch)
+    reached, release = threading.Event(), threading.Event()
+    original = TrainingState.fitted
+
+    def held(self: TrainingState, step: str, done: int, total: int) -> None:
+        original(self, step, done, total)
+        if step == "narratives" and not reached.is_set():
+            reached.set()
+            release.wait(120)
+
+    monkeypatch.setattr(TrainingState, "fitted", held)
+    sign_in(page, served, "analyst")
+    page.goto(served.server.url + "/models")
+    try:
+        with page.expect_navigation():
+            page.click("#train")
+        assert page.locator("#training").get_attribute("data-running") == "true"
+        assert page.locator("#train").is_disabled()
+        page.evaluate("window.stillTheSamePage = true")
+        assert reached.wait(120)
+        # The script polls GET /models/training and writes what it reads into the page.
+        sync_api.expect(page.locator("#training-count")).to_contain_text("narratives fitted", timeout=TIMEOUT_MS)
+        assert "The final fit" in page.locator("#training-phase").inner_text()
+        assert "fitting the narratives" in page.locator("#training-step").inner_text()
+        shot(page, "models-training")
+    finally:
+        release.set()
+    page.wait_for_selector("#training-outcome:not([hidden])", timeout=120_000)
+    assert page.evaluate("window.stillTheSamePage") is True  # updated in place, not reloaded
+    assert page.locator("#training-message").inner_text().startswith("Candidate ")
+    assert page.locator("#training-running").is_hidden() and page.locator("#train").is_enabled()
+    shot(page, "models-trained")
+    version = page.locator("#training-message").inner_text().split()[1]
+    page.click("#training-reload")
+    assert page.locator(f"tr[data-version='{version}'] td").nth(1).inner_text() == "candidate"
 
 
 def _status(served: Served, version: str) -> str:

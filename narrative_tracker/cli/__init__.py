@@ -1,7 +1,7 @@
 """The ``narrative-tracker`` command.
 
 Subcommands live in one module per user task and are imported only when named, and each module
-imports heavy libraries (Scrapy, scikit-learn, matplotlib) inside its commands, so that
+imports heavy libraries (Scrapy, scikit-learn, Pillow) inside its commands, so that
 ``--help`` stays fast.
 """
 

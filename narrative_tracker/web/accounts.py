@@ -14,6 +14,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.orm import Session
 
 from narrative_tracker.errors import UsageError
 from narrative_tracker.storage.database import Database
@@ -100,10 +101,23 @@ def list_users(db: Database) -> list[UserRow]:
     return [UserRow(name, role, created) for name, role, created in rows]
 
 
+def _refuse_last_admin(session: Session, name: str, doing: str) -> None:
+    """Raise UsageError when ``name`` is the only admin: nobody could manage users afterwards.
+
+    The admins' rows are locked (PostgreSQL) so two admins demoting each other at once cannot both pass.
+    """
+    admins = session.scalars(select(WebUser.name).where(WebUser.role == "admin").with_for_update()).all()
+    if list(admins) == [name]:
+        raise UsageError(f"user {name!r} is the last admin and cannot be {doing}: make another user admin first")
+
+
 def set_role(db: Database, name: str, role: str) -> None:
-    """Change a user's role; their open sessions end (they sign in again with the new role)."""
+    """Change a user's role; their open sessions end (they sign in again with the new role).
+    The last admin keeps the role."""
     check_role(role)
     with db.session() as session:
+        if role != "admin":
+            _refuse_last_admin(session, name, f"made {role}")
         done = session.execute(
             update(WebUser)
             .where(WebUser.name == name)
@@ -114,7 +128,9 @@ def set_role(db: Database, name: str, role: str) -> None:
 
 
 def remove_user(db: Database, name: str) -> None:
+    """Delete a user (their sessions end with the row); never the last admin."""
     with db.session() as session:
+        _refuse_last_admin(session, name, "removed")
         if _count(session.execute(delete(WebUser).where(WebUser.name == name))) == 0:
             raise UsageError(f"no user {name!r}: see `narrative-tracker users list`")
 

@@ -17,8 +17,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from narrative_tracker.trends.digest.safety import html_text, safe_url
-from narrative_tracker.web import api, views
+from narrative_tracker.web import api, users, views
 from narrative_tracker.web.auth import AuthConfig, CsrfFailed, Forbidden, RateLimiter, csrf_token, set_csrf_cookie
+from narrative_tracker.web.todaycache import TodayCache
+from narrative_tracker.web.training import TrainingState
 
 if TYPE_CHECKING:
     from narrative_tracker.settings import Settings
@@ -123,6 +125,7 @@ def create_app(settings: Settings, database: Database, *, secret: str | None = N
         Route("/login", views.login, methods=["POST"]),
         Route("/logout", views.logout, methods=["POST"]),
         *views.ROUTES,
+        *users.ROUTES,
         *api.ROUTES,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -143,7 +146,9 @@ def create_app(settings: Settings, database: Database, *, secret: str | None = N
     app.state.templates = templates()
     app.state.csrf_token = csrf_token
     app.state.set_csrf_cookie = set_csrf_cookie
-    app.state.training = views.TrainingState()
+    app.state.training = TrainingState()
+    app.state.last_sign_in = {}  # user name -> when they last signed in here (kept in memory only)
+    app.state.today_cache = TodayCache()
     app.state.stop = threading.Event()  # set when the server stops: jobs started from the app end
     app.add_middleware(SecurityHeaders)
     return app

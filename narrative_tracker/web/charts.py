@@ -64,8 +64,11 @@ def line_chart(days: list[date], series: dict[str, list[int]], *, title: str = "
 
 def sparkline(values: list[int], *, width: int = 120, height: int = 24) -> Markup:
     peak = max([1, *values])
-    step = width / max(1, len(values) - 1)
-    points = " ".join(f"{i * step:.1f},{height - 2 - (height - 4) * v / peak:.1f}" for i, v in enumerate(values))
+    inset = 2  # keeps the stroke's ends and a last-day peak inside the box instead of half clipped
+    step = (width - 2 * inset) / max(1, len(values) - 1)
+    points = " ".join(
+        f"{inset + i * step:.1f},{height - inset - (height - 2 * inset) * v / peak:.1f}" for i, v in enumerate(values)
+    )
     return Markup(  # noqa: S704 - numbers only
         f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-label="last {len(values)} days, peak {peak}">'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -11,12 +10,12 @@ from urllib.parse import urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from narrative_tracker.errors import NarrativeTrackerError
 from narrative_tracker.vocabulary import STANCES
-from narrative_tracker.web import charts, data
+from narrative_tracker.web import charts, data, todaycache
 from narrative_tracker.web.accounts import Account, end_sessions, verify_password
 from narrative_tracker.web.auth import (
     SESSION_COOKIE,
@@ -80,6 +79,7 @@ async def login(request: Request) -> Response:
             limiter.failed(key)
         return render(request, "login.html", {"next": target, "error": "Wrong user name or password."}, status=401)
     limiter.reset(f"user:{name.lower()}")
+    request.app.state.last_sign_in[user.name] = datetime.now(UTC)  # the users page shows it
     response = RedirectResponse(target, status_code=303)
     config = request.app.state.auth
     response.set_cookie(SESSION_COOKIE, session_cookie(config, user.id, user.session_version), httponly=True,
@@ -101,19 +101,25 @@ async def logout(request: Request) -> Response:
 @guard("read")
 async def today(request: Request, account: Account) -> Response:
     day = _day(request)
+    database = request.app.state.database
+    timezone = request.app.state.settings.digest.timezone
 
-    def build() -> dict[str, Any]:
+    def build(names: dict[str, str]) -> dict[str, Any]:
         from narrative_tracker.trends.digest.content import build_digest
 
-        database = request.app.state.database
         alerts = data.stored_alerts(database, day)
-        digest = build_digest(database, day, alerts, timezone=request.app.state.settings.digest.timezone,
-                              names=_names(request))
+        digest = build_digest(database, day, alerts, timezone=timezone, names=names)
         svgs = {name: charts.line_chart(s.days, s.by_group, title=f"{s.narrative_id}: flagged articles per day")
                 for name, s in digest.series.items()}
         return {"digest": digest, "charts": svgs, "day": day}
 
-    return render(request, "today.html", await run_in_threadpool(build))
+    def cached() -> dict[str, Any]:
+        # Gathered again only when the trends, the day's alerts, the model, the feeds or the names changed.
+        names = _names(request)
+        key = (todaycache.fingerprint(database, day), timezone, tuple(names.items()))
+        return request.app.state.today_cache.get(day, key, lambda: build(names))
+
+    return render(request, "today.html", await run_in_threadpool(cached))
 
 
 # ---------------------------------------------------------------- narratives
@@ -323,54 +329,25 @@ async def queue(request: Request, account: Account) -> Response:
 
 
 # ---------------------------------------------------------------- models
-@dataclass
-class TrainingState:
-    """The one training run the web app may have going (a background thread in this process)."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    running: bool = False
-    started_by: str = ""
-    done: int = 0
-    total: int = 0
-    message: str = ""
-
-    def start(self, request: Request, account: Account) -> bool:
-        with self.lock:
-            if self.running:
-                return False
-            self.running, self.started_by, self.done, self.total, self.message = True, account.name, 0, 0, "starting"
-        settings, database = request.app.state.settings, request.app.state.database
-        threading.Thread(target=self._run, args=(settings, database), name="web-train", daemon=True).start()
-        return True
-
-    def _run(self, settings: Any, database: Any) -> None:
-        from narrative_tracker.classifier.service import train
-
-        def progress(done: int, total: int) -> None:
-            self.done, self.total = done, total
-
-        try:
-            result = train(settings, database, notes=f"trained from the web app by {self.started_by}",
-                           notify=lambda m: setattr(self, "message", m), progress=progress)
-            self.message = f"candidate {result['version']} trained in {result['seconds']} s"
-        except (NarrativeTrackerError, ValueError) as exc:
-            self.message = f"training failed: {exc}"
-        finally:
-            self.running = False
-
-
 @guard("read")
 async def models(request: Request, account: Account) -> Response:
     from narrative_tracker.classifier.registry import list_versions
 
     versions = await run_in_threadpool(list_versions, request.app.state.database)
-    return render(request, "models.html", {"versions": versions, "training": request.app.state.training,
+    return render(request, "models.html", {"versions": versions, "training": request.app.state.training.snapshot(),
                                             "message": request.query_params.get("message", "")[:300]})
+
+
+@guard("read")
+async def training_status(request: Request, account: Account) -> Response:
+    """How far the web app's training run is (the models page's script polls it)."""
+    return JSONResponse(request.app.state.training.snapshot())
 
 
 @guard("train")
 async def train_model(request: Request, account: Account) -> Response:
-    started = request.app.state.training.start(request, account)
+    state = request.app.state
+    started = state.training.start(state.settings, state.database, account)
     message = "Training started." if started else "A training run is going already."
     return RedirectResponse(f"/models?{urlencode({'message': message})}", status_code=303)
 
@@ -473,6 +450,7 @@ ROUTES = [
     Route("/queue", queue),
     Route("/models", models),
     Route("/models/train", train_model, methods=["POST"]),
+    Route("/models/training", training_status, methods=["GET"]),
     Route("/models/rollback", confirm_rollback, methods=["GET"]),
     Route("/models/rollback", rollback, methods=["POST"]),
     Route("/models/{version}/promote", confirm_promote, methods=["GET"]),

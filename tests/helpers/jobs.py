@@ -9,6 +9,7 @@ from outside the processes.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -120,3 +121,18 @@ def write_config(folder: Path, database_url: str, extra: str = "", *, port: int 
         encoding="utf-8",
     )
     return path
+
+
+def stop_once_started(home: Path, stop: threading.Event, *, limit: float = 60.0) -> threading.Thread:
+    """Sets ``stop`` as soon as a job has logged its start (at most ``limit`` seconds later), so
+    that a test stops a running job, not one a loaded machine has not started yet."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and not any(event == "start" for _, event, *_ in read_calls(home)):
+            time.sleep(0.05)
+        stop.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -91,3 +92,38 @@ def build_web_world(database: Database) -> WebWorld:
     for role in ROLES:
         add_user(database, role, role, PASSWORD)
     return WebWorld(load_settings(), database, day, hostile[0], russian[0], plain[0])
+
+
+def form_csrf(client: Any, path: str = "/login") -> str:
+    """The CSRF token in the first form of ``path`` (a Starlette TestClient)."""
+    page = client.get(path)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def signed_in_client(app: Any, name: str, password: str = PASSWORD) -> Any:
+    """A TestClient signed in as ``name``."""
+    from starlette.testclient import TestClient
+
+    client = TestClient(app, base_url="http://127.0.0.1")
+    answer = client.post("/login", data={"username": name, "password": password, "csrf_token": form_csrf(client)},
+                         follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def small_training_data(patch: pytest.MonkeyPatch) -> None:
+    """Let ``train`` fit on one narrative family's taxonomy examples (plus neutral news and the
+    stance cues): a real training run, saved and registered, in seconds rather than a minute."""
+    from narrative_tracker.classifier import service
+
+    collect = service.collect_training_data
+
+    def smaller(*args: Any, **kwargs: Any) -> Any:
+        data = collect(*args, **kwargs)
+        data.examples = [r for r in data.examples
+                         if not r.positives or any(n.startswith("discrediting-the-west") for n in r.positives)]
+        return data
+
+    patch.setattr(service, "collect_training_data", smaller)

@@ -19,6 +19,7 @@ from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
 from narrative_tracker.trends.alerts.stats import poisson_upper_tail
 from narrative_tracker.trends.alerts.window import previous_days
+from narrative_tracker.trends.alerts.wording import articles, promote
 from narrative_tracker.vocabulary import NO_COUNTS, PUSHING_GROUP, SourceGroup
 
 #: Groups whose promoting coverage counts as a crossover.
@@ -44,15 +45,15 @@ def crossovers(ctx: RuleContext, day: date, *, with_first_appearance: bool) -> l
         pushed = _pushed(ctx, narrative, day)
         if pushed < t.crossover_push_min:
             continue
-        parts = [f"Russian state media promoted it in {pushed} articles over the last {PUSH_DAYS} days"]
+        parts = [f"Russian state media promoted it in {articles(pushed)} over the last {PUSH_DAYS} days"]
         if promoting:
             parts.append(
-                f"on {day} {promoting} {group} articles promote it, unusual for the group "
+                f"on {day} {articles(promoting, group)} {promote(promoting)} it, unusual for the group "
                 f"(Poisson P(X >= {promoting}) = {p:.1e} from its promoting share over the previous "
                 f"{t.baseline_days} days)"
             )
         if first:
-            parts.append(f"it appears in {group} outlets for the first time ({counts.flagged} articles)")
+            parts.append(f"it appears in {group} outlets for the first time ({articles(counts.flagged)})")
         numbers = {
             "russian_state_promotes_7d": pushed,
             "promotes": counts.promotes,

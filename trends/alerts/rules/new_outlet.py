@@ -13,7 +13,7 @@ from sqlalchemy import select
 from narrative_tracker.storage.models.trends import SourceNarrativeDay
 from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
-from narrative_tracker.vocabulary import NO_COUNTS
+from narrative_tracker.trends.alerts.wording import articles
 
 
 def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
@@ -29,7 +29,7 @@ def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
         if not _first_promotion(ctx, narrative, source_id, day):
             continue
         source = w.sources[source_id]
-        reason = f"{source.name} ({source.group}) promotes it for the first time: {counts.promotes} articles on {day}"
+        reason = f"{source.name} ({source.group}) promotes it for the first time: {articles(counts.promotes)} on {day}"
         numbers = {"promotes": counts.promotes, "flagged": counts.flagged, "outlet_since": first_day.isoformat()}
         found.append(
             AlertRecord(
@@ -49,7 +49,7 @@ def new_outlets(ctx: RuleContext, day: date) -> list[AlertRecord]:
 
 def _first_promotion(ctx: RuleContext, narrative: str, source_id: int, day: date) -> bool:
     w = ctx.window
-    if any(w.narrative_source.get((narrative, source_id, d), NO_COUNTS).promotes for d in w.days_before(day)):
+    if (narrative, source_id) in w.promoted_before:
         return False
     # The window holds only the last weeks; "for the first time ever" needs the older rows too.
     earlier = ctx.session.scalar(

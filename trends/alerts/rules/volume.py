@@ -14,6 +14,7 @@ from narrative_tracker.trends.alerts.record import AlertRecord
 from narrative_tracker.trends.alerts.rules.base import RuleContext
 from narrative_tracker.trends.alerts.stats import poisson_lower_tail
 from narrative_tracker.trends.alerts.window import previous_days
+from narrative_tracker.trends.alerts.wording import articles
 
 
 def low_volume(ctx: RuleContext, day: date, fraction: float) -> list[AlertRecord]:
@@ -38,7 +39,7 @@ def low_volume(ctx: RuleContext, day: date, fraction: float) -> list[AlertRecord
         shortfall = round(100 * (1 - x / expected)) if expected else 0
         so_far = " so far" if fraction < 1 else ""
         reason = (
-            f"{source.name} ({source.group}) published {x} articles on {day}{so_far}, against {mean:.1f} a day "
+            f"{source.name} ({source.group}) published {articles(x)} on {day}{so_far}, against {mean:.1f} a day "
             f"over the previous {len(baseline)} days (expected {expected:.1f}; Poisson P(X <= {x}) = {p:.1e})"
         )
         numbers = {
