@@ -391,7 +391,7 @@ def test_search_folds_case_in_russian_on_both_databases(database):
     assert sorted(a["id"] for a in found) == sorted([capitalised, lower])
     found, _ = search_articles(database, ArticleFilters(q="ПЕРЕМИРИЕ сорвано"))
     assert [a["id"] for a in found] == [capitalised]
-    found, _ = search_articles(database, ArticleFilters(q="100%_"))  # LIKE wildcards are literal
+    found, _ = search_articles(database, ArticleFilters(q="100%_"))  # wildcards are only characters
     assert found == []
 
 

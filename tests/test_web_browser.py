@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from narrative_tracker.storage.database import Database, open_database
-from narrative_tracker.storage.models import Label, LabelledText, ModelVersion
+from narrative_tracker.storage.models import Article, Label, LabelledText, ModelVersion, Source
 from narrative_tracker.web.server import BackgroundServer
 
 from helpers.models import install_model
@@ -194,6 +194,41 @@ def test_a_viewer_sees_the_crossover_opens_the_narrative_and_finds_a_russian_wor
     for name in ("sources", "jobs", "models"):
         page.goto(f"{served.server.url}/{name}")
         shot(page, name)
+
+
+def _long_article(database: Database) -> int:
+    """An article of several paragraphs, one with a link too long to break at a space."""
+    paragraph = ("Officials said on Tuesday that the pause in arms deliveries was a technical matter, while state "
+                 "television called it proof that support is running out: https://example.org/" + "a" * 150)
+    with database.session() as session:
+        wire = session.scalar(select(Source.id).where(Source.slug == "wire"))
+        article = Article(source_id=wire, url="https://wire.example/long", url_hash="l" * 40, lang="en",
+                          title="A long article about the pause in arms deliveries and what television made of it",
+                          text="\n".join([paragraph, "Short line.", paragraph, paragraph]))
+        session.add(article)
+        session.flush()
+        return article.id
+
+
+def test_the_article_text_reads_in_a_wide_column_and_stands_alone_on_a_narrow_screen(page, served):
+    article_id = _long_article(served.world.database)
+    sign_in(page, served, "analyst")  # the widest sidebar: the labelling form
+    page.goto(f"{served.server.url}/articles/{article_id}")
+    text, aside = page.locator(".article-page .text"), page.locator(".article-page aside")
+    box, side = text.bounding_box(), aside.bounding_box()
+    assert box["width"] >= 600 and side["x"] >= box["x"] + box["width"]  # a reading column, the rest beside it
+    assert text.evaluate("e => e.scrollWidth <= e.clientWidth")  # a long link wraps instead of running over
+    shot(page, "article-long")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    box, side = text.bounding_box(), aside.bounding_box()
+    assert box["width"] >= 340 and side["y"] >= box["y"] + box["height"]  # the whole width, the rest below
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    shot(page, "article-narrow")
+    page.goto(f"{served.server.url}/articles?q=pause")
+    assert page.locator("table.articles tbody tr").count() >= 2
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "articles-search-narrow")
 
 
 def test_hostile_titles_stay_inert_on_every_page(page, served):

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from narrative_tracker.storage import search
 from narrative_tracker.storage.database import Database
 from narrative_tracker.storage.export import NarrativeScore, _narratives_for
 from narrative_tracker.storage.models import (
@@ -170,25 +171,6 @@ def decode_cursor(cursor: str | None) -> int | None:
     return before
 
 
-def _text_condition(session: Session, words: list[str]) -> Any:
-    """Every word in the title or text. PostgreSQL: ILIKE (Unicode-aware). SQLite's LIKE folds
-    ASCII letters only, so a Cyrillic or accented word is tried as typed, lower-case and capitalised."""
-    conditions = []
-    postgres = session.get_bind().dialect.name == "postgresql"
-    for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        if postgres:
-            pattern = f"%{escaped}%"
-            conditions.append(or_(Article.title.ilike(pattern, escape="\\"), Article.text.ilike(pattern, escape="\\")))
-            continue
-        forms = {escaped, escaped.lower(), escaped.capitalize(), escaped.upper()}
-        conditions.append(or_(*(
-            or_(Article.title.like(f"%{f}%", escape="\\"), Article.text.like(f"%{f}%", escape="\\"))
-            for f in sorted(forms)
-        )))
-    return and_(*conditions)
-
-
 def search_articles(
     database: Database, filters: ArticleFilters, *, cursor: int | None = None, limit: int = PAGE
 ) -> tuple[list[dict[str, Any]], int | None]:
@@ -205,11 +187,19 @@ def search_articles(
             .order_by(Article.id.desc())
             .limit(limit + 1)
         )
+        words = search.query_words(filters.q)
+        position: ColumnElement[int] | InstrumentedAttribute[int] = Article.id
+        if words and session.get_bind().dialect.name == "sqlite":
+            # The index drives: it walks its matches newest first (by rowid, which is articles.id)
+            # and stops once the page is full, however many articles match.
+            position = search.fts_table.c.rowid
+            query = query.join(search.fts_table, search.fts_table.c.rowid == Article.id).where(
+                search.sqlite_match(words, filters.lang)
+            ).order_by(None).order_by(position.desc())
+        elif words:
+            query = query.where(search.postgres_match(words))
         if cursor is not None:
-            query = query.where(Article.id < cursor)
-        words = [w for w in filters.q.split() if w][:8]
-        if words:
-            query = query.where(_text_condition(session, words))
+            query = query.where(position < cursor)
         if filters.group:
             query = query.where(Source.group == filters.group)
         if filters.source:
@@ -234,13 +224,48 @@ def search_articles(
                                             Classification.narrative_id.like(filters.narrative + "/%")))
             if filters.stance:
                 flagged = flagged.where(Classification.stance == filters.stance)
-            query = query.where(Article.id.in_(flagged))
-        rows = session.execute(query).all()
+            if words:
+                # The search index walks its matches newest first: test each against the flags
+                # (ix_classifications_article_model) and stop at a full page, instead of listing
+                # every article the narrative ever flagged (0.9 s for a common one at 1M articles).
+                query = query.where(flagged.where(Classification.article_id == Article.id).exists())
+            else:
+                query = query.where(Article.id.in_(flagged))
+        if words and session.get_bind().dialect.name == "postgresql":
+            rows = _postgres_search_rows(session, query, cursor, limit + 1)
+        else:
+            rows = list(session.execute(query).all())
         more = len(rows) > limit
         rows = rows[:limit]
         narratives = _narratives_for(session, model, [r[0] for r in rows])
     articles = [_record(row, narratives.get(row[0], [])) for row in rows]
     return articles, (rows[-1][0] if more and rows else None)
+
+
+#: PostgreSQL search: the newest articles tried by walking the primary key before the GIN index.
+SEARCH_WINDOW = 2000
+
+
+def _postgres_search_rows(session: Session, query: Any, cursor: int | None, wanted: int) -> list[Any]:
+    """A search page on PostgreSQL, whether the words are common or rare.
+
+    The planner cannot tell: walking the newest articles backwards (testing each) is instant for a
+    word in most of them and reads the whole table for a rare one (0.8 s at 100k), while the GIN
+    index lists every match first, slow for a word in every article. So: the newest
+    ``SEARCH_WINDOW`` articles first; only if they do not fill the page (the word is in fewer than
+    one in 40), the older ones through the index, ordered by ``id + 0`` so that the planner cannot
+    walk the primary key again."""
+    older = select(Article.id).order_by(Article.id.desc()).offset(SEARCH_WINDOW - 1).limit(1)
+    if cursor is not None:
+        older = older.where(Article.id < cursor)
+    boundary = session.scalar(older)
+    if boundary is None:  # fewer articles than the window: one query
+        return list(session.execute(query).all())
+    rows = list(session.execute(query.where(Article.id >= boundary)).all())
+    if len(rows) < wanted:
+        rest = query.where(Article.id < boundary).order_by(None).order_by((Article.id + 0).desc())
+        rows += session.execute(rest.limit(wanted - len(rows))).all()
+    return rows
 
 
 def _recent_flagged(
