@@ -38,7 +38,8 @@ from narrative_tracker.classifier.taxonomy import load_taxonomy
 from narrative_tracker.classifier.training import fit_model
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "euvsdisinfo" / "cases-dev.jsonl"
-DEFAULT_CACHE = Path("/tmp/narrative-tracker-calibration")
+# Inside the checkout (build/ is ignored by git), owner-only: the fold models are pickles, read back.
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "build" / "calibration-cache"
 
 
 def fit_fold(records: list[Any], labels: list[str]) -> tuple[Any, tuple[np.ndarray, ...]]:
@@ -64,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="folder of the fitted fold models")
     parser.add_argument("--refit", action="store_true", help="fit the fold models again")
     args = parser.parse_args()
     if not args.dataset.exists():
@@ -74,7 +75,7 @@ def main() -> None:
     gold = read_records(args.dataset, taxonomy)
     always = example_records(taxonomy) + stance_cue_records(taxonomy)
     groups = np.array([group_key(r) for r in gold])
-    args.cache.mkdir(parents=True, exist_ok=True)
+    args.cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     predictions: list[Prediction | None] = [None] * len(gold)
     started, cpu_started = time.perf_counter(), time.process_time()
     splitter = GroupKFold(n_splits=args.folds, shuffle=True, random_state=0)
@@ -84,7 +85,8 @@ def main() -> None:
             print(f"fitting fold {k + 1} of {args.folds}...", file=sys.stderr)
             fitted = fit_fold([gold[i] for i in train] + always, labels)
             path.write_bytes(pickle.dumps(fitted))
-        model, inputs = pickle.loads(path.read_bytes())  # our own file, written just above
+        # Our own file, written by this script in an owner-only folder (never a downloaded one).
+        model, inputs = pickle.loads(path.read_bytes())  # noqa: S301
         classifier = model.named_steps["classifier"]
         classifier.calibration_ = classifier._fit_calibration(*inputs)
         for i, prediction in zip(test, predict_records(model, [gold[i] for i in test]), strict=True):
@@ -107,8 +109,10 @@ def main() -> None:
                 "coarse_macro_f1": metrics["coarse"]["macro_f1"],
                 "brier": {level: round(result["brier"], 4) for level, result in table.items()},
                 "reliability": {
-                    level: [[row["range"], row["flags"], round(row["mean_score"], 3), round(row["right"], 3)]
-                            for row in result["bins"]]
+                    level: [
+                        [row["range"], row["flags"], round(row["mean_score"], 3), round(row["right"], 3)]
+                        for row in result["bins"]
+                    ]
                     for level, result in table.items()
                 },
                 "seconds": round(time.perf_counter() - started, 1),
