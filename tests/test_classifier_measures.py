@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from narrative_tracker.classifier.dataset import Record
 from narrative_tracker.classifier.evaluation import Flag, reliability, stance_confusion
-from narrative_tracker.classifier.queue import take_turns
+from narrative_tracker.classifier.queue import record_value, take_turns
 
 
 def test_the_queue_takes_turns_across_buckets_most_uncertain_first() -> None:
@@ -41,3 +43,9 @@ def test_stance_confusion_counts_gold_against_predicted_stances() -> None:
     records = [_record({"a/x": "reports"}), _record({"b": "refutes"}), _record({"c": "promotes"})]
     predictions = [[Flag("a", 0.9, "promotes")], [Flag("b", 0.5, "refutes")], []]
     assert stance_confusion(records, predictions) == {"reports": {"promotes": 1}, "refutes": {"refutes": 1}}
+
+
+def test_the_queue_values_a_record_near_several_thresholds_above_one_near_a_single_one() -> None:
+    # Per label: 1 at the threshold, 0 at certainty, -1 without a classifier (counts nothing).
+    uncertainty = np.array([[0.9, 0.0, -1.0], [0.6, 0.5, -1.0], [0.0, 0.0, -1.0]])
+    assert record_value(uncertainty).tolist() == [0.9, 1.1, 0.0]
