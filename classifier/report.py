@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from narrative_tracker.classifier.dataset import (
     Record,
@@ -74,11 +75,14 @@ def baseline_predict(train: Sequence[Record], test: Sequence[Record]) -> list[Pr
     keep = Y.sum(axis=0) > 0
     # Balanced class weights: without them this reference flags almost nothing at 0.5 on rare
     # narratives (coarse macro-F1 about 0.11 here), a strawman rather than a baseline.
-    model = OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced")).fit(X, Y[:, keep])
+    stance_rows = [(i, s) for i, r in enumerate(train) for s in set(r.positives.values()) if s]
+    # One BLAS thread, as in the model's own fits: L-BFGS steps are small, and on a shared machine
+    # a multi-threaded BLAS spends most of the report's time spinning (no effect on the results).
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = OneVsRestClassifier(LogisticRegression(max_iter=1000, class_weight="balanced")).fit(X, Y[:, keep])
+        stance = LogisticRegression(max_iter=1000).fit(X[[i for i, _ in stance_rows]], [s for _, s in stance_rows])
     flags = model.predict(T)
     ids = binarizer.classes_[keep]
-    stance_rows = [(i, s) for i, r in enumerate(train) for s in set(r.positives.values()) if s]
-    stance = LogisticRegression(max_iter=1000).fit(X[[i for i, _ in stance_rows]], [s for _, s in stance_rows])
     stances = stance.predict(T)
     out = []
     for i in range(len(test)):
