@@ -23,8 +23,6 @@ from narrative_tracker.vocabulary import coarse_of
 
 # Weight of a weak (pattern) label relative to an analyst's.
 WEAK_WEIGHT = 0.3
-# Weight of a neutral news sentence as a ``reports`` stance cue (a written cue weighs 1).
-NEUTRAL_REPORTS_WEIGHT = 0.3
 # No language may weigh more than this many times its share of the data (rare languages).
 MAX_LANGUAGE_BOOST = 8.0
 
@@ -43,8 +41,6 @@ class Record:
     #: gold records may be used for evaluation; examples and weak labels never are.
     gold: bool = True
     group: str = ""
-    #: weight in the stance model (None: ``weight``); a neutral sentence is a light ``reports`` cue.
-    stance_weight: float | None = None
 
     @property
     def document(self) -> str:
@@ -94,9 +90,6 @@ def example_records(taxonomy: Taxonomy) -> list[Record]:
                 )
             )
     # The n-th neutral sentence of each language is the same news in translation: one group.
-    # Each is also a ``reports`` stance cue (see ``stance_cue_records``), on the same record: a
-    # second record with the same text would count its words twice in the vocabulary and the
-    # IDF, which cost 0.01 of cross-validated coarse macro-F1.
     position: Counter[str] = Counter()
     for example in taxonomy.neutral:
         n = position[example.lang]
@@ -106,10 +99,8 @@ def example_records(taxonomy: Taxonomy) -> list[Record]:
                 id=f"taxonomy:neutral:{example.lang}:{n}",
                 text=example.text,
                 lang=example.lang,
-                positives={"*": "reports"},
                 gold=False,
                 group=f"taxonomy:neutral:{n}",
-                stance_weight=NEUTRAL_REPORTS_WEIGHT,
             )
         )
     return records
@@ -118,12 +109,10 @@ def example_records(taxonomy: Taxonomy) -> list[Record]:
 def stance_cue_records(taxonomy: Taxonomy) -> list[Record]:
     """Stance cue sentences: they teach the stance model only (no narrative is known for them).
 
-    The neutral news sentences are cues for ``reports`` too, at a lower weight: when a plain news
-    story is flagged (a factual article on the arms pause shares its topic words with the
-    narrative), its matter-of-fact tone is what tells a report from promotion. Without them the
-    stance model knew ``reports`` from a few dozen cue sentences only and called every plain
-    report of the pause ``promotes``. They are marked on the neutral records of
-    ``example_records`` (narrative negatives and ``reports`` cues at once), not repeated here.
+    The neutral news sentences are not repeated here as ``reports`` cues (the first round of
+    issue 16 did so): a second record with the same text counted every neutral word twice in the
+    vocabulary and the IDF, and with the 30 more reporting cues per language the unseen reports
+    come out ``reports`` or ``refutes`` without them (see ``docs/decisions.md``).
     """
     return [
         Record(

@@ -442,10 +442,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         if stance is None:
             return
         S = np.asarray(stance, dtype=object).reshape(Y.shape)
-        # A stance where the narrative is unknown or absent (a stance cue sentence, a neutral news
-        # sentence as a ``reports`` cue) teaches the shared model only. A stance is only ever set on
-        # a positive cell or on such a cue (``dataset.targets``).
-        rows, cols = np.nonzero(np.isin(S, STANCES))
+        # A stance where the narrative is unknown (a stance cue sentence) teaches the shared model only.
+        rows, cols = np.nonzero((Y != 0) & np.isin(S, STANCES))
         if len(rows) == 0:
             return
         # One training pair per (text, narrative) with a stance; a text counts once per stance.

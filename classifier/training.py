@@ -44,8 +44,7 @@ def fit_inputs(records: Sequence[Record], labels: list[str]) -> FitInputs:
     weight = own.astype(np.float64)
     weight[targeted] *= language_weights(r.lang for r, t in zip(records, targeted, strict=True) if t)
     groups = np.array([group_key(r) for r in records])
-    stance_weight = np.array([r.weight if r.stance_weight is None else r.stance_weight for r in records])
-    return FitInputs([r.document for r in records], Y, S, weight, stance_weight, groups)
+    return FitInputs([r.document for r in records], Y, S, weight, own, groups)
 
 
 def fit_model(records: Sequence[Record], labels: list[str], *, random_state: int = 0, **params: Any) -> Pipeline:
