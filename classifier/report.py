@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from narrative_tracker.classifier.dataset import (
     Record,
