@@ -91,7 +91,8 @@ def test_rows_without_a_narrative_target_do_not_move_the_inner_folds():
     mixed = NarrativeClassifier(labels=["a", "b"], calibrate=False).fit(with_cues, Y_cues, groups=groups_cues)
     assert len(set(plain.thresholds_)) > 1 or plain.thresholds_[0] != 0.5  # tuning did happen
     assert np.array_equal(plain.thresholds_, mixed.thresholds_)
-    assert np.allclose(plain.coef_.toarray(), mixed.coef_.toarray(), atol=1e-5)
+    # The same rows fit each label; liblinear stops at its tolerance, so the weights agree to about it.
+    assert np.allclose(plain.coef_.toarray(), mixed.coef_.toarray(), atol=1e-3)
 
 
 def test_unfitted_estimator_refuses_to_predict():
