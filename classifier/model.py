@@ -48,6 +48,8 @@ WELL_KNOWN_POSITIVES = 30
 # narrative's tuned threshold (tuned on the well-known language's scores) does not apply as it is.
 LITTLE_KNOWN_SHARE = 0.2
 UNDETERMINED_LANGUAGES = frozenset({"", "und"})
+# The lowest threshold of a label thinly known in a language (see ``thinly_known``).
+THIN_EVIDENCE_THRESHOLD = 0.35
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -234,11 +236,32 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         langs = list(languages)
         out = np.tile(self.thresholds_, (len(langs), 1))
         for lang in set(langs):
+            rows = np.array([x == lang for x in langs])
+            thin = self.thinly_known(lang)
+            if thin.any():
+                out[np.ix_(rows, thin)] = np.maximum(out[np.ix_(rows, thin)], THIN_EVIDENCE_THRESHOLD)
             weak = self.little_known(lang)
             if weak.any():
-                rows = np.array([x == lang for x in langs])
                 out[np.ix_(rows, weak)] = np.maximum(out[np.ix_(rows, weak)], self.low_evidence_threshold)
         return out
+
+    def thinly_known(self, lang: str) -> np.ndarray:
+        """Labels with fewer than ``WELL_KNOWN_POSITIVES`` positives in ``lang``, in a model where
+        some label is well known (trained on real labels, not only the taxonomy's examples).
+
+        Such a label's threshold was tuned on a handful of well-separated examples (a narrative
+        missing from the labels, or one with a few dozen English labels and the examples in other
+        languages) and sits at the bottom of the search range, where ordinary Russian news about a
+        flood or a tennis match crossed it. The out-of-the-box model, which knows every label from
+        examples only, keeps its own floor (``threshold_floor``).
+        """
+        positives = getattr(self, "language_positives_", None)
+        if not positives or lang in UNDETERMINED_LANGUAGES:
+            return np.zeros(len(self.classes_), dtype=bool)
+        if max(int(v.max()) for v in positives.values()) < WELL_KNOWN_POSITIVES:
+            return np.zeros(len(self.classes_), dtype=bool)
+        own = positives.get(lang, np.zeros(len(self.classes_), dtype=np.int64))
+        return own < WELL_KNOWN_POSITIVES
 
     def language_evidence(self) -> dict[str, dict[str, Any]]:
         """For the model's metadata: per language, its records, positives per label and the labels
