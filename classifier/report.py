@@ -376,9 +376,10 @@ def render(
         "",
         "This data is English only, so the per-language table cannot show a language effect here; the model "
         "gives every language the same total weight in training, and a narrative learnt from English labels "
-        "abstains below a score of 0.5 in a language where it has under a fifth of its English positives. The "
-        "last section shows the effect on unseen ordinary Russian and French news and on unseen reports of "
-        "narrative claims in three languages.",
+        "abstains below a score of 0.5 in a language where it has under a fifth of its English positives, and "
+        "once some narrative has 30 positives in a language, a narrative with fewer than 30 in the text's "
+        "language needs 0.35 there. The last section shows the effect on unseen ordinary Russian and French "
+        "news and on unseen reports of narrative claims in three languages.",
         "",
         "Scores are calibrated (models trained on at least 2,000 records): the reliability tables bin the "
         "out-of-fold flags by their shown score; in a calibrated model the share of right flags in a bin is "
