@@ -23,8 +23,6 @@ from narrative_tracker.vocabulary import coarse_of
 
 # Weight of a weak (pattern) label relative to an analyst's.
 WEAK_WEIGHT = 0.3
-# Weight of a neutral news sentence as a ``reports`` stance cue (a written cue weighs 1).
-NEUTRAL_REPORTS_WEIGHT = 0.3
 # No language may weigh more than this many times its share of the data (rare languages).
 MAX_LANGUAGE_BOOST = 8.0
 
@@ -111,13 +109,12 @@ def example_records(taxonomy: Taxonomy) -> list[Record]:
 def stance_cue_records(taxonomy: Taxonomy) -> list[Record]:
     """Stance cue sentences: they teach the stance model only (no narrative is known for them).
 
-    The neutral news sentences are cues for ``reports`` too, at a lower weight: when a plain news
-    story is flagged (a factual article on the arms pause shares its topic words with the
-    narrative), its matter-of-fact tone is what tells a report from promotion. Without them the
-    stance model knew ``reports`` from a few dozen cue sentences only and called every plain
-    report of the pause ``promotes``.
+    The neutral news sentences are not repeated here as ``reports`` cues (the first round of
+    issue 16 did so): a second record with the same text counted every neutral word twice in the
+    vocabulary and the IDF, and with the 30 more reporting cues per language the unseen reports
+    come out ``reports`` or ``refutes`` without them (see ``docs/decisions.md``).
     """
-    cues = [
+    return [
         Record(
             id=f"taxonomy:stance:{ex.stance}:{ex.lang}:{n}",
             text=ex.text,
@@ -129,20 +126,6 @@ def stance_cue_records(taxonomy: Taxonomy) -> list[Record]:
         )
         for n, ex in enumerate(taxonomy.stance_cues)
     ]
-    plain = [
-        Record(
-            id=f"taxonomy:stance:neutral:{ex.lang}:{n}",
-            text=ex.text,
-            lang=ex.lang,
-            complete=False,
-            positives={"*": "reports"},
-            weight=NEUTRAL_REPORTS_WEIGHT,
-            gold=False,
-            group=f"taxonomy:stance:reports:{n % 3}",
-        )
-        for n, ex in enumerate(taxonomy.neutral)
-    ]
-    return cues + plain
 
 
 def label_ids(taxonomy: Taxonomy) -> list[str]:

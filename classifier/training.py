@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from narrative_tracker.classifier.dataset import Record, group_key, language_weights, targets
 from narrative_tracker.classifier.evaluation import Prediction, score_predictions
-from narrative_tracker.classifier.model import FitProgress, make_model
+from narrative_tracker.classifier.model import UNKNOWN, FitProgress, make_model
 
 # Datasets with fewer distinct words than this keep every word; larger ones drop words seen once.
 SMALL_DATASET = 2_000
@@ -38,7 +38,11 @@ def fit_inputs(records: Sequence[Record], labels: list[str]) -> FitInputs:
     own = np.array([r.weight for r in records])
     # Narratives: each language weighs the same, so that no language alone defines a narrative.
     # Stance: cues are the same words whatever the topic; records keep their own weight.
-    weight = language_weights(r.lang for r in records) * own
+    # Languages are counted over the records that teach a narrative: a stance cue (every narrative
+    # unknown) teaches none, and counting it would shift every language's weight with each cue added.
+    targeted = (Y != UNKNOWN).any(axis=1)
+    weight = own.astype(np.float64)
+    weight[targeted] *= language_weights(r.lang for r, t in zip(records, targeted, strict=True) if t)
     groups = np.array([group_key(r) for r in records])
     return FitInputs([r.document for r in records], Y, S, weight, own, groups)
 

@@ -92,3 +92,18 @@ def test_parallel_fits_give_the_same_model_as_one_thread() -> None:
     assert np.array_equal(one.thresholds_, two.thresholds_)
     assert np.allclose(one.coef_.toarray(), two.coef_.toarray())
     assert np.allclose(one.intercept_, two.intercept_)
+
+
+def test_a_thinly_known_label_needs_a_higher_score_once_the_model_knows_real_labels() -> None:
+    X, Y, langs = _language_data()
+    model = NarrativeClassifier(labels=["a", "b"]).fit(X, Y, languages=langs)
+    model.thresholds_ = np.array([0.1, 0.1])  # as tuned on a few well-separated examples
+    # "b" has 5 positives per language: thin everywhere; "a" (80 English positives) only in Russian.
+    assert model.thinly_known("en").tolist() == [False, True]
+    assert model.thinly_known("und").tolist() == [False, False]
+    scores = np.array([[0.2, 0.2], [0.2, 0.2], [0.4, 0.4]])
+    flags, _ = model.decide(scores, ["en", "und", "en"])
+    assert flags.tolist() == [[True, False], [True, True], [True, True]]
+    # A model that knows every label from a few examples only (out of the box) keeps its thresholds.
+    few = NarrativeClassifier(labels=["a", "b"]).fit(X[100:], Y[100:], languages=langs[100:])
+    assert not few.thinly_known("ru").any()

@@ -75,6 +75,26 @@ def test_fit_returns_self_and_predicts_the_toy_labels():
     assert proba.shape == Y.shape and ((proba >= 0) & (proba <= 1)).all()
 
 
+def test_rows_without_a_narrative_target_do_not_move_the_inner_folds():
+    """Stance cue rows (every label unknown) train no narrative: adding some must leave the tuned
+    thresholds and the weights as they were (they used to reshuffle the inner folds)."""
+    rng = np.random.default_rng(1)
+    n = 160
+    Y = (rng.random((n, 2)) < 0.3).astype(int)
+    X = rng.random((n, 12)) + np.hstack([Y, Y]) * rng.random((n, 4)) @ np.ones((4, 1)) * 0.4
+    groups = np.array([f"g{i // 2}" for i in range(n)])
+    cues = rng.random((25, 12))
+    with_cues = sp.csr_matrix(np.vstack([X, cues]))
+    Y_cues = np.vstack([Y, np.full((25, 2), -1)])
+    groups_cues = np.concatenate([groups, [f"cue{i}" for i in range(25)]])
+    plain = NarrativeClassifier(labels=["a", "b"], calibrate=False).fit(sp.csr_matrix(X), Y, groups=groups)
+    mixed = NarrativeClassifier(labels=["a", "b"], calibrate=False).fit(with_cues, Y_cues, groups=groups_cues)
+    assert len(set(plain.thresholds_)) > 1 or plain.thresholds_[0] != 0.5  # tuning did happen
+    assert np.array_equal(plain.thresholds_, mixed.thresholds_)
+    # The same rows fit each label; liblinear stops at its tolerance, so the weights agree to about it.
+    assert np.allclose(plain.coef_.toarray(), mixed.coef_.toarray(), atol=1e-3)
+
+
 def test_unfitted_estimator_refuses_to_predict():
     with pytest.raises(NotFittedError):
         NarrativeClassifier().predict(sp.csr_matrix(np.ones((1, 3))))
