@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,14 @@ def test_the_crawl_child_gets_no_secret_in_its_environment(tmp_path: Path, monke
 
     def spying_popen(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
         child = real_popen(*args, **kwargs)
-        # Popen returns once exec succeeded: this is the crawl process's own environment.
-        raw = Path(f"/proc/{child.pid}/environ").read_bytes()
+        # Popen returns once exec has closed the child's close-on-exec pipe, which the kernel does
+        # just before it lays out the new environment: until then /proc shows an empty one.
+        raw = b""
+        for _ in range(200):
+            raw = Path(f"/proc/{child.pid}/environ").read_bytes()
+            if raw:
+                break
+            time.sleep(0.01)
         seen.append(dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item))
         return child
 
