@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -120,6 +121,12 @@ def test_demo_digest_leads_with_the_rising_narrative_and_its_crossover(tmp_path:
     row = next(r for r in digest["narratives"] if r["narrative_id"] == WAVE_NARRATIVE)
     assert row["promotes"] >= 3 and row["refutes"] >= 1
 
+    # The plain news of the pause (wire copy relaying both sides) is reported, never promoted:
+    # counted as promotion it would inflate the very crossover alert the demo shows.
+    stances = _stances_of_story(out / "data" / "tracker.db", "arms-pause-news", WAVE_NARRATIVE)
+    assert stances and "promotes" not in stances, stances
+    assert stances.count("reports") * 2 >= len(stances), stances
+
     html = (out / f"{day}.html").read_text(encoding="utf-8")
     assert WAVE_NAME in html
     assert "<script" not in html.lower()
@@ -159,3 +166,16 @@ def test_the_demo_settings_ignore_the_users_environment(tmp_path: Path, monkeypa
     # The user's environment is back as it was.
     assert os.environ["NARRATIVE_TRACKER_DATABASE_URL"].startswith("postgresql")
     assert os.environ["NARRATIVE_TRACKER__CRAWLER__DOWNLOAD_DELAY"] == "5"
+
+
+def _stances_of_story(database: Path, story: str, narrative: str) -> list[str]:
+    """The active model's stance on ``narrative`` for each flagged demo article of ``story`` (the
+    story is in the demo world's article URLs)."""
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT c.stance FROM classifications c JOIN articles a ON a.id = c.article_id "
+            "JOIN model_versions m ON m.version = c.model_version AND m.status = 'active' "
+            "WHERE a.url LIKE ? AND c.narrative_id = ?",
+            (f"%/{story}-%", narrative),
+        ).fetchall()
+    return [stance for (stance,) in rows]
