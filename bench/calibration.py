@@ -4,10 +4,10 @@
 
 Fits the product model in grouped folds of ``cases-dev.jsonl`` (the same folds as
 ``classifier.report``: ``GroupKFold(shuffle=True, random_state=0)``, the taxonomy's examples and
-stance cues in every training fold), once: each fold's Pipeline is saved in ``--cache`` with the
-inputs its calibration was fitted on (the out-of-fold scores of threshold tuning, the targets and
-the thresholds). Every later run refits only the calibration, with the current
-``NarrativeClassifier._fit_calibration``, and scores the held-out folds: a change to the
+stance cues in every training fold), once: each fold's Pipeline is saved in ``--cache`` (skops, as
+the registry saves models) with the inputs its calibration was fitted on (the out-of-fold scores of
+threshold tuning, the targets and the thresholds). Every later run refits only the calibration, with
+the current ``NarrativeClassifier._fit_calibration``, and scores the held-out folds: a change to the
 calibration is measured in seconds instead of the hour the report takes.
 
 Prints the reliability table and Brier score per level (``classifier.evaluation.reliability``),
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -33,12 +33,14 @@ from narrative_tracker.classifier.dataset import example_records, group_key, lab
 from narrative_tracker.classifier.evaluation import Prediction, reliability, score_predictions
 from narrative_tracker.classifier.model import NarrativeClassifier
 from narrative_tracker.classifier.records import read_records
+from narrative_tracker.classifier.registry import load_model, save_model
 from narrative_tracker.classifier.service import predict_records
 from narrative_tracker.classifier.taxonomy import load_taxonomy
 from narrative_tracker.classifier.training import fit_model
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "euvsdisinfo" / "cases-dev.jsonl"
-# Inside the checkout (build/ is ignored by git), owner-only: the fold models are pickles, read back.
+# Inside the checkout (build/ is ignored by git). The fold models are saved and loaded as the product
+# saves its models (skops, trusted types only); the calibration inputs as plain arrays (no pickles).
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / "build" / "calibration-cache"
 
 
@@ -80,13 +82,17 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     splitter = GroupKFold(n_splits=args.folds, shuffle=True, random_state=0)
     for k, (train, test) in enumerate(splitter.split(np.zeros(len(gold)), groups=groups)):
-        path = args.cache / f"{args.dataset.stem}-fold{k}-of{args.folds}.pickle"
-        if args.refit or not path.exists():
+        version = f"{args.dataset.stem}-fold{k}-of{args.folds}"
+        arrays = args.cache / f"{version}.npz"
+        if args.refit or not arrays.exists():
             print(f"fitting fold {k + 1} of {args.folds}...", file=sys.stderr)
-            fitted = fit_fold([gold[i] for i in train] + always, labels)
-            path.write_bytes(pickle.dumps(fitted))
-        # Our own file, written by this script in an owner-only folder (never a downloaded one).
-        model, inputs = pickle.loads(path.read_bytes())  # noqa: S301
+            fitted, fitted_inputs = fit_fold([gold[i] for i in train] + always, labels)
+            shutil.rmtree(args.cache / version, ignore_errors=True)
+            save_model(args.cache, version, fitted, {"bench": "calibration"})
+            np.savez(arrays, *fitted_inputs)
+        model = load_model(args.cache, version).pipeline
+        with np.load(arrays) as saved:  # allow_pickle stays False: arrays only
+            inputs = tuple(saved[f"arr_{i}"] for i in range(len(saved.files)))
         classifier = model.named_steps["classifier"]
         classifier.calibration_ = classifier._fit_calibration(*inputs)
         for i, prediction in zip(test, predict_records(model, [gold[i] for i in test]), strict=True):
