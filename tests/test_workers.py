@@ -9,7 +9,6 @@ the shared two cores (``bench/workers.py``, which runs the full size), too long 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import threading
@@ -33,11 +32,10 @@ from helpers.polling import wait_for
 from helpers.queue import (
     BROKER_URL,
     CuttableProxy,
+    broker_and_fresh_postgres,
     build_web,
     cli,
-    fresh_postgres,
     paragraphs,
-    purge_queues,
     start_worker,
     stop_workers,
     write_setup,
@@ -48,13 +46,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pg_url(postgres_server_url: str) -> Iterator[str]:
-    try:
-        purge_queues()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"RabbitMQ at 127.0.0.1:5672 did not answer: {exc}")
-    with fresh_postgres(postgres_server_url) as url:
+    with broker_and_fresh_postgres(postgres_server_url) as url:
         yield url
 
 

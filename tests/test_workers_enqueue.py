@@ -9,7 +9,6 @@ can be made small instead of waiting out the half-minute of back-off.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +27,20 @@ from narrative_tracker.settings import load_settings
 from narrative_tracker.storage.database import open_database
 from narrative_tracker.storage.models import QueueTask
 
-from helpers.queue import BROKER_URL, CuttableProxy, build_web, fresh_postgres, purge_queues, write_setup
+from helpers.queue import (
+    BROKER_URL,
+    CuttableProxy,
+    broker_and_fresh_postgres,
+    build_web,
+    write_setup,
+)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def pg_url(postgres_server_url: str) -> Iterator[str]:
-    try:
-        purge_queues()
-    except Exception as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"RabbitMQ at 127.0.0.1:5672 did not answer: {exc}")
-    with fresh_postgres(postgres_server_url) as url:
+    with broker_and_fresh_postgres(postgres_server_url) as url:
         yield url
 
 

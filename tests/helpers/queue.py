@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -78,6 +79,20 @@ def fresh_postgres(server_url: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def broker_and_fresh_postgres(server_url: str) -> Iterator[str]:
+    """Empty queues on the machine's broker and a database of its own: a test's shared-store setup.
+    Without a broker the test is skipped, except under CI=true, where that is a failure."""
+    try:
+        purge_queues()
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"RabbitMQ at 127.0.0.1:5672 did not answer: {exc}")
+    with fresh_postgres(server_url) as url:
+        yield url
 
 
 def purge_queues() -> None:
