@@ -52,6 +52,7 @@ ACTIVATION_ATTEMPTS = 3
 # Everything a saved model may contain beyond what skops trusts by default (numpy, scipy arrays,
 # scikit-learn estimators): our own estimator and text preprocessors, and sparse weight matrices.
 TRUSTED_TYPES = [
+    "narrative_tracker.classifier.crosslingual.CrossLingualTerms",
     "narrative_tracker.classifier.features.prepare_body",
     "narrative_tracker.classifier.features.prepare_chars",
     "narrative_tracker.classifier.features.prepare_words",

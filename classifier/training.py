@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline
 
+from narrative_tracker.classifier.crosslingual import build_lexicon, load_entities
 from narrative_tracker.classifier.dataset import Record, group_key, language_weights, targets
 from narrative_tracker.classifier.evaluation import Prediction, score_predictions
 from narrative_tracker.classifier.model import UNKNOWN, FitProgress, make_model
@@ -47,15 +48,30 @@ def fit_inputs(records: Sequence[Record], labels: list[str]) -> FitInputs:
     return FitInputs([r.document for r in records], Y, S, weight, own, groups)
 
 
+def translation_groups(records: Sequence[Record]) -> list[dict[str, str]]:
+    """The taxonomy's translated sentences among ``records``: language -> text, per example (the
+    n-th example of a narrative and stance, or the n-th neutral sentence, in each language).
+    Stance cues are not translations of each other, and are left out."""
+    groups: dict[str, dict[str, str]] = {}
+    for record in records:
+        group = record.group
+        if group.startswith("taxonomy:") and not group.startswith("taxonomy:stance:") and record.lang:
+            groups.setdefault(group, {})[record.lang] = record.text
+    return [group for group in groups.values() if len(group) > 1]
+
+
 def fit_model(
     records: Sequence[Record],
     labels: list[str],
     *,
     random_state: int = 0,
     fit_progress: FitProgress | None = None,
+    crosslingual: bool = True,
     **params: Any,
 ) -> Pipeline:
-    """A fitted narrative Pipeline for ``labels`` (``fit_progress``: see ``FitProgress``)."""
+    """A fitted narrative Pipeline for ``labels`` (``fit_progress``: see ``FitProgress``); with
+    ``crosslingual``, concepts shared by English, French and Russian are features too, their
+    lexicon aligned on the translated taxonomy examples among ``records``."""
     if not records:
         raise ValueError("no training records")
     inputs = fit_inputs(records, labels)
@@ -66,7 +82,8 @@ def fit_model(
         # Out-of-fold flags on a few hand-written examples are nearly all right: a curve fitted on
         # them would show every flag on real news as almost certain.
         params.setdefault("calibrate", False)
-    model = make_model(labels, word_min_df=min_df, random_state=random_state, **params)
+    lexicon = build_lexicon(translation_groups(records), load_entities()) if crosslingual else None
+    model = make_model(labels, word_min_df=min_df, random_state=random_state, lexicon=lexicon, **params)
     model.fit(
         inputs.documents,
         inputs.Y,

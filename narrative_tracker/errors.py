@@ -47,6 +47,10 @@ class ModelError(NarrativeTrackerError):
     """A model file is missing, corrupt or was made by incompatible library versions."""
 
 
+class TrainingError(NarrativeTrackerError):
+    """Training could not finish (a worker process fitting the model stopped); nothing was saved."""
+
+
 class ModelNotFoundError(ModelError, LookupError):
     """No model version with the given name exists in the registry."""
 

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
+from narrative_tracker.classifier import fitpool
 from narrative_tracker.classifier.dataset import compose_document
 from narrative_tracker.classifier.inference import analyse
 from narrative_tracker.classifier.model import WELL_KNOWN_POSITIVES, NarrativeClassifier
+from narrative_tracker.errors import TrainingError
 
+from helpers.dying_worker import fit_or_die
 from helpers.models import ootb_pipeline
 
 DATA = Path(__file__).parent / "data"
@@ -85,13 +89,34 @@ def test_a_label_little_known_in_a_language_abstains_there_below_the_raised_thre
     assert evidence["en"]["positives"] == {"a": 80, "b": 5}
 
 
-def test_parallel_fits_give_the_same_model_as_one_thread() -> None:
+def test_fits_in_worker_processes_give_exactly_the_model_of_one_process(monkeypatch: Any) -> None:
+    """liblinear's coordinate order comes from one random generator per process: fits in worker
+    processes (never threads sharing it) make the same model as one process, bit for bit, every time."""
     X, Y, langs = _language_data()
     one = NarrativeClassifier(labels=["a", "b"], n_jobs=1).fit(X, Y, languages=langs)
-    two = NarrativeClassifier(labels=["a", "b"], n_jobs=2).fit(X, Y, languages=langs)
-    assert np.array_equal(one.thresholds_, two.thresholds_)
-    assert np.allclose(one.coef_.toarray(), two.coef_.toarray())
-    assert np.allclose(one.intercept_, two.intercept_)
+    monkeypatch.setattr(fitpool, "MIN_PARALLEL_WORK", 0)  # this small data would not start workers
+    seen: list[tuple[str, int, int]] = []
+    for _ in range(2):
+        two = NarrativeClassifier(labels=["a", "b"], n_jobs=2).fit(
+            X, Y, languages=langs, progress=lambda *step: seen.append(step)
+        )
+        assert np.array_equal(one.thresholds_, two.thresholds_)
+        assert np.array_equal(one.coef_.toarray(), two.coef_.toarray())
+        assert np.array_equal(one.intercept_, two.intercept_)
+    # Progress is told in this process as each worker's fit comes back, up to the last one.
+    assert ("thresholds", 12, 12) in seen and ("narratives", 2, 2) in seen
+
+
+def test_a_worker_process_that_dies_during_training_is_a_clear_error(monkeypatch: Any) -> None:
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.random((40, 5)))
+    y_ok, y_dies = (np.arange(40) % 2).astype(np.int64), (np.arange(40) == 3).astype(np.int64)
+    tasks = [fitpool.Task(X, y, np.ones(40), 0.0) for y in (y_ok, y_dies, y_ok)]
+    monkeypatch.setattr(fitpool, "MIN_PARALLEL_WORK", 0)
+    with pytest.raises(TrainingError, match=r"worker process .* stopped .* nothing was saved"):
+        fitpool.fit_all(tasks, fitpool.Solver(C=1.0, tol=1e-2, random_state=0), 2, fit=fit_or_die)
+    # The pool is usable again for the next training.
+    assert len(fitpool.fit_all(tasks[::2], fitpool.Solver(C=1.0, tol=1e-2, random_state=0), 2)) == 2
 
 
 def test_a_thinly_known_label_needs_a_higher_score_once_the_model_knows_real_labels() -> None:
