@@ -133,9 +133,13 @@ def create(path: Path, articles: int, days: int, today: date, seed: int = 7) -> 
     _fill_day(connection, rng, today, per_day, next_id, spike=True)
     connection.commit()
     connection.close()
-    return {"generate_s": round(generated, 2), "search_index_s": round(index_built[0], 2),
-            "search_index_cpu_s": round(index_built[1], 2), "initial_trends_s": round(initial, 2),
-            "articles_per_day": per_day}
+    return {
+        "generate_s": round(generated, 2),
+        "search_index_s": round(index_built[0], 2),
+        "search_index_cpu_s": round(index_built[1], 2),
+        "initial_trends_s": round(initial, 2),
+        "articles_per_day": per_day,
+    }
 
 
 def _fill_day(

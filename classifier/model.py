@@ -219,7 +219,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             self.coef_, self.intercept_, self.trained_ = self._fit_weights(
                 narrative_X, Y, weight, self.nb_power_, progress
             )
-            self._fit_stance(stance_X, Y, stance_weight, stance)
+            self._fit_stance(stance_X, Y, stance_weight, stance, languages)
         return self
 
     def _count_languages(self, Y: np.ndarray, languages: Any) -> None:
@@ -499,12 +499,13 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         mapped = _sigmoid(np.nan_to_num(slope) * margin / float(curves["margin_scale"][0]) + np.nan_to_num(intercept))
         return np.where(known, mapped, scores)
 
-    def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any) -> None:
+    def _fit_stance(self, X: Any, Y: np.ndarray, weight: np.ndarray, stance: Any, languages: Any = None) -> None:
         self.stance_classes_ = np.array([], dtype=object)
         self.stance_coef_: sp.csc_matrix | None = None
         self.stance_intercept_ = np.zeros(0)
         self.narrative_stance_: dict[int, tuple[np.ndarray, sp.csc_matrix, np.ndarray]] = {}
         self.narrative_stance_share_: dict[int, float] = {}
+        self.narrative_stance_languages_: dict[int, list[str]] = {}
         self.stance_scale_ = np.ones(X.shape[1], dtype=np.float32)
         if stance is None:
             return
@@ -543,10 +544,15 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         fitted_own = Parallel(n_jobs=cores(self.n_jobs, len(own_jobs)), prefer="threads")(
             delayed(self._stance_model)(X[docs_j], values_j, weight[docs_j]) for _, docs_j, values_j in own_jobs
         )
+        langs = np.asarray(["und"] * Y.shape[0] if languages is None else list(languages), dtype=object)
         for (j, docs_j, _), own in zip(own_jobs, fitted_own, strict=True):
             if own is not None:
                 self.narrative_stance_[j] = own
                 self.narrative_stance_share_[j] = len(docs_j) / (len(docs_j) + NARRATIVE_STANCE_PRIOR)
+                names, counts = np.unique(langs[docs_j], return_counts=True)
+                self.narrative_stance_languages_[j] = sorted(
+                    str(name) for name, n in zip(names, counts, strict=True) if n >= MIN_OWN_STANCE_LABELS
+                )
 
     def _stance_model(
         self, X: Any, values: np.ndarray, weight: np.ndarray
@@ -632,6 +638,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("calibrate", False)
         state.setdefault("calibration_", {})
         state.setdefault("tol", 1e-4)
+        # Models saved before: their own stance models apply in every language, as they did.
+        state.setdefault("narrative_stance_languages_", {})
         super().__setstate__(state)
 
     def decide(self, scores: np.ndarray, languages: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -669,8 +677,12 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         flags = self.decide(self.raw_scores(X))[0].astype(np.int64)
         return flags.ravel() if getattr(self, "_single_output", False) else flags
 
-    def stance_proba(self, X: Any, label_index: int | None = None) -> np.ndarray:
-        """Stance probabilities ``(n, len(stance_classes_))``; a narrative's own model is blended in."""
+    def stance_proba(self, X: Any, label_index: int | None = None, languages: Any = None) -> np.ndarray:
+        """Stance probabilities ``(n, len(stance_classes_))``; a narrative's own model is blended in,
+        except in a language (``languages``: one code per row) where that narrative had fewer than
+        ``MIN_OWN_STANCE_LABELS`` stance labels: the own model learnt how that narrative is argued
+        in other languages (EUvsDisinfo: English), and there the shared model, which learnt every
+        language's stance cues, decides alone."""
         check_is_fitted(self, "coef_")
         n = X.shape[0]
         X = sp.csr_matrix(self._split(X)[1].multiply(self.stance_scale_))
@@ -684,7 +696,11 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
             return shared
         classes, coef, intercept = own
         probs = _softmax(np.asarray((X @ coef).todense()) + intercept)
-        share = self.narrative_stance_share_.get(label_index, 0.5)
+        share = np.full((n, 1), self.narrative_stance_share_.get(label_index, 0.5))
+        known = getattr(self, "narrative_stance_languages_", {}).get(label_index)
+        if languages is not None and known is not None:
+            unlearnt = np.array([lang not in known and lang not in UNDETERMINED_LANGUAGES for lang in languages])
+            share[unlearnt] = 0.0
         # The narrative's own model only knows the stances its labels had (EUvsDisinfo-like data:
         # promotes and refutes). It redistributes the shared model's mass over those stances and
         # leaves the others (``reports``, taught by the cue sentences) as the shared model says.
@@ -694,8 +710,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         blended[:, columns] = (1 - share) * shared[:, columns] + share * mass * probs
         return blended / blended.sum(axis=1, keepdims=True)
 
-    def predict_stance(self, X: Any) -> np.ndarray:
-        """The most likely stance for every (sample, label): ``(n, n_labels)`` strings."""
+    def predict_stance(self, X: Any, languages: Any = None) -> np.ndarray:
+        """The most likely stance for every (sample, label): ``(n, n_labels)`` strings
+        (``languages``: see ``stance_proba``)."""
         X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
         n = X.shape[0]
         out = np.full((n, len(self.classes_)), "promotes", dtype=object)
@@ -704,7 +721,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         shared = self.stance_classes_[self.stance_proba(X).argmax(axis=1)]
         out[:] = shared.reshape(-1, 1)
         for j in self.narrative_stance_:
-            out[:, j] = self.stance_classes_[self.stance_proba(X, j).argmax(axis=1)]
+            out[:, j] = self.stance_classes_[self.stance_proba(X, j, languages).argmax(axis=1)]
         return out
 
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from narrative_tracker.classifier import fitpool
 from narrative_tracker.classifier.dataset import compose_document
 from narrative_tracker.classifier.inference import analyse
-from narrative_tracker.classifier.model import WELL_KNOWN_POSITIVES, NarrativeClassifier
+from narrative_tracker.classifier.model import UNKNOWN, WELL_KNOWN_POSITIVES, NarrativeClassifier
 from narrative_tracker.errors import TrainingError
 
 from helpers.dying_worker import fit_or_die
@@ -117,6 +117,33 @@ def test_a_worker_process_that_dies_during_training_is_a_clear_error(monkeypatch
         fitpool.fit_all(tasks, fitpool.Solver(C=1.0, tol=1e-2, random_state=0), 2, fit=fit_or_die)
     # The pool is usable again for the next training.
     assert len(fitpool.fit_all(tasks[::2], fitpool.Solver(C=1.0, tol=1e-2, random_state=0), 2)) == 2
+
+
+def test_a_narratives_own_stance_model_is_not_used_in_a_language_it_has_no_stance_labels_in() -> None:
+    """EUvsDisinfo-like labels: the narrative's stances are English; in Russian, the shared stance
+    model (which learnt every language's cues) decides alone."""
+    rng = np.random.default_rng(2)
+    n_en, n_ru, n_cues = 60, 6, 30
+    n = n_en + n_ru + n_cues
+    stance = np.array(["promotes", "refutes"] * (n // 2), dtype=object)
+    X = (rng.random((n, 8)) < 0.3) * 0.5  # sparse noise
+    # The narrative's labels: feature 1 means refutes; the cue sentences (narrative unknown) teach
+    # the shared model the opposite, so the shared and the own model disagree.
+    X[:, 1] += np.where(stance == "refutes", 1.0, 0.0) * (np.arange(n) < n_en + n_ru)
+    X[:, 2] += np.where(stance == "promotes", 1.0, 0.0) * (np.arange(n) >= n_en + n_ru)
+    Y = np.ones((n, 1), dtype=int)
+    Y[n_en + n_ru :, 0] = UNKNOWN
+    langs = ["en"] * n_en + ["ru"] * n_ru + ["en"] * n_cues
+    model = NarrativeClassifier(labels=["a"], threshold_folds=0).fit(
+        sp.csr_matrix(X), Y, stance=stance.reshape(-1, 1), languages=langs
+    )
+    assert 0 in model.narrative_stance_ and model.narrative_stance_languages_[0] == ["en"]
+    rows = sp.csr_matrix(X[-4:])
+    shared = model.stance_proba(rows)
+    assert np.allclose(model.stance_proba(rows, 0, ["ru"] * 4), shared)
+    assert not np.allclose(model.stance_proba(rows, 0, ["en"] * 4), shared)
+    # A text of unknown language, or a call without languages, keeps the blend as before.
+    assert np.allclose(model.stance_proba(rows, 0, ["und"] * 4), model.stance_proba(rows, 0))
 
 
 def test_a_thinly_known_label_needs_a_higher_score_once_the_model_knows_real_labels() -> None:
