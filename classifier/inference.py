@@ -112,7 +112,7 @@ def analyse(
     any_flag = flags.any(axis=1)
     stances = np.full(flags.shape, "promotes", dtype=object)
     if any_flag.any():
-        flagged_languages = None if languages is None else [languages[i] for i in np.flatnonzero(any_flag)]
+        flagged_languages = None if languages is None else [languages[int(i)] for i in np.flatnonzero(any_flag)]
         stances[any_flag] = classifier.predict_stance(features[any_flag], flagged_languages)
     labels = classifier.classes_
     results: list[Prediction] = []
