@@ -163,6 +163,11 @@ def build_lexicon(groups: Iterable[dict[str, str]], entities: dict[str, list[str
     return lexicon
 
 
+def concept_columns(lexicon: dict[str, str]) -> int:
+    """Columns of the concept block made from ``lexicon``: one per concept (at least one)."""
+    return max(1, len(set(lexicon.values())))
+
+
 class CrossLingualTerms(TransformerMixin, BaseEstimator):
     """Counts of the lexicon's concepts in each text (one column per concept).
 
@@ -176,7 +181,7 @@ class CrossLingualTerms(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> CrossLingualTerms:
         concepts = sorted(set((self.lexicon or {}).values()))
         self.columns_ = {concept: i for i, concept in enumerate(concepts)}
-        self.n_features_out_ = max(1, len(concepts))
+        self.n_features_out_ = concept_columns(self.lexicon or {})
         return self
 
     def transform(self, X: Any) -> sp.csr_matrix:

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from narrative_tracker.classifier.crosslingual import concept_columns
 from narrative_tracker.classifier.features import STANCE_FEATURES, make_features
 from narrative_tracker.classifier.fitpool import Solver, Task, cores, fit_all
 from narrative_tracker.vocabulary import STANCES
@@ -126,6 +127,9 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         Worker processes fitting the per-label regressions (-1: every core; None: one), where
         the data is large enough to pay for them (see ``classifier.fitpool``). Results do not
         depend on it, bit for bit.
+    stance_skips : int
+        The stance models do not read this many columns just before the stance block (the
+        concept block: topic, not stance).
     tol : float
         Stopping tolerance of each narrative's liblinear fit. 3e-2 stops at about half the passes
         of 1e-3 (a label of 5,000 synthetic documents: 20 instead of 35), and grouped 5-fold
@@ -152,6 +156,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         low_evidence_threshold: float = 0.5,
         calibrate: bool = True,
         tol: float = 3e-2,
+        stance_skips: int = 0,
     ) -> None:
         self.labels = labels
         self.C = C
@@ -170,6 +175,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         self.low_evidence_threshold = low_evidence_threshold
         self.calibrate = calibrate
         self.tol = tol
+        self.stance_skips = stance_skips
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -519,6 +525,11 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         docs = np.array([r for r, _ in pairs])
         values = np.array([s for _, s in pairs], dtype=object)
         self.stance_scale_ = self._nb_scale(X[docs], values)
+        if self.stance_skips:
+            # The columns just before the stance block (the concepts shared across languages) tell
+            # what a text is about, not how it treats a claim: the stance models do not read them.
+            end = X.shape[1] - self.stance_features
+            self.stance_scale_[end - self.stance_skips : end] = 0.0
         X = sp.csr_matrix(X.multiply(self.stance_scale_))
         fitted = self._stance_model(X[docs], values, weight[docs])
         if fitted is None:
@@ -638,6 +649,7 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("calibrate", False)
         state.setdefault("calibration_", {})
         state.setdefault("tol", 1e-4)
+        state.setdefault("stance_skips", 0)
         # Models saved before: their own stance models apply in every language, as they did.
         state.setdefault("narrative_stance_languages_", {})
         super().__setstate__(state)
@@ -763,7 +775,11 @@ def make_model(
             (
                 "classifier",
                 NarrativeClassifier(
-                    labels=labels, stance_features=STANCE_FEATURES, random_state=random_state, **params
+                    labels=labels,
+                    stance_features=STANCE_FEATURES,
+                    stance_skips=concept_columns(lexicon) if lexicon is not None else 0,
+                    random_state=random_state,
+                    **params,
                 ),
             ),
         ]

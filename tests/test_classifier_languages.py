@@ -146,6 +146,24 @@ def test_a_narratives_own_stance_model_is_not_used_in_a_language_it_has_no_stanc
     assert np.allclose(model.stance_proba(rows, 0, ["und"] * 4), model.stance_proba(rows, 0))
 
 
+def test_the_stance_models_do_not_read_the_skipped_columns_before_the_stance_block() -> None:
+    """The concept block (topic words shared across languages) sits just before the stance block;
+    changing it changes no stance."""
+    rng = np.random.default_rng(3)
+    n = 60
+    stance = np.array(["promotes", "refutes"] * (n // 2), dtype=object)
+    X = (rng.random((n, 10)) < 0.3) * 0.5
+    X[:, 0] += stance == "refutes"
+    X[:, 6] += stance == "promotes"  # a skipped column that would tell the stances apart
+    model = NarrativeClassifier(labels=["a"], threshold_folds=0, stance_features=2, stance_skips=3).fit(
+        sp.csr_matrix(X), np.ones((n, 1), dtype=int), stance=stance.reshape(-1, 1)
+    )
+    assert np.all(model.stance_scale_[5:8] == 0) and np.any(model.stance_scale_[:5] > 0)
+    changed = X.copy()
+    changed[:, 5:8] = rng.random((n, 3))
+    assert np.allclose(model.stance_proba(sp.csr_matrix(X)), model.stance_proba(sp.csr_matrix(changed)))
+
+
 def test_a_thinly_known_label_needs_a_higher_score_once_the_model_knows_real_labels() -> None:
     X, Y, langs = _language_data()
     model = NarrativeClassifier(labels=["a", "b"]).fit(X, Y, languages=langs)
