@@ -28,7 +28,16 @@ WAVE_NAME = "Western slowdown as Russian victory"
 
 def _run_demo_until_running(command: list[str]) -> tuple[subprocess.Popen[str], list[str], list[str]]:
     """Start the demo; return once it says the scheduler is running (or once it has ended)."""
-    demo = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test run started in the background by a shell without job control (nohup ... &) ignores
+    # SIGINT, and a child inherits that: the demo would never see the Ctrl-C this test sends.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        demo = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     out: list[str] = []
     err: list[str] = []
     running = threading.Event()
