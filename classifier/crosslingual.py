@@ -23,21 +23,19 @@ import re
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-import snowballstemmer
 from sklearn.base import BaseEstimator, TransformerMixin
+
+from narrative_tracker.stemming import SNOWBALL, is_cyrillic, stemmer
 
 ENTITIES_FILE = Path(__file__).resolve().parent / "data" / "entities.toml"
 #: Characters of an article read for its concepts (the word block reads as far).
 MAX_CHARS = 20_000
-LANGUAGES = {"en": "english", "fr": "french", "ru": "russian"}
 _WORD = re.compile(r"[^\W\d_]{2,}")
-_CYRILLIC = re.compile(r"[а-яё]")
 # Function words of three letters or more: they tell French from English text, and take no part
 # in the alignment (they co-occur with everything).
 _STOPWORD_TEXT = {
@@ -55,11 +53,6 @@ MIN_ALIGNED_GROUPS = 2
 MIN_DICE = 0.6
 
 
-@cache
-def _stemmer(lang: str) -> Any:
-    return snowballstemmer.stemmer(LANGUAGES[lang])
-
-
 _STEMS: dict[tuple[str, str], str] = {}
 _STEM_CACHE_LIMIT = 500_000
 
@@ -70,7 +63,7 @@ def stem(word: str, lang: str) -> str:
     key = (lang, word)
     found = _STEMS.get(key)
     if found is None:
-        found = _stemmer(lang).stemWord(word)
+        found = stemmer(SNOWBALL[lang]).stemWord(word)
         if len(_STEMS) < _STEM_CACHE_LIMIT:
             _STEMS[key] = found
     return found
@@ -87,11 +80,13 @@ def stems_of(text: str, lang: str | None = None) -> list[tuple[str, str]]:
     """(language, stem) of each word of ``text``: Cyrillic words are Russian, Latin ones French or
     English (``lang`` when given, else guessed from the text's function words)."""
     words = _WORD.findall(text[:MAX_CHARS].lower())
-    latin = [w for w in words if not _CYRILLIC.search(w)]
-    latin_lang = lang if lang in ("en", "fr") else latin_language(latin)
+    cyrillic = [is_cyrillic(word) for word in words]
+    latin_lang = (
+        lang if lang in ("en", "fr") else latin_language([w for w, c in zip(words, cyrillic, strict=True) if not c])
+    )
     out = []
-    for word in words:
-        word_lang = "ru" if _CYRILLIC.search(word) else latin_lang
+    for word, in_cyrillic in zip(words, cyrillic, strict=True):
+        word_lang = "ru" if in_cyrillic else latin_lang
         if word not in STOPWORDS[word_lang]:
             out.append((word_lang, stem(word, word_lang)))
     return out
@@ -121,7 +116,7 @@ def align(groups: Iterable[dict[str, str]]) -> dict[str, str]:
         english_stems = {s for _, s in stems_of(group["en"], "en") if len(s) >= 3}
         seen.update(_key("en", s) for s in english_stems)
         for lang, sentence in group.items():
-            if lang == "en" or lang not in LANGUAGES:
+            if lang == "en" or lang not in SNOWBALL:
                 continue
             foreign_keys = {_key(lang, s) for _, s in stems_of(sentence, lang) if len(s) >= 3}
             seen.update(foreign_keys)
@@ -153,7 +148,7 @@ def build_lexicon(groups: Iterable[dict[str, str]], entities: dict[str, list[str
     lexicon: dict[str, str] = {}
     for concept, spellings in entities.items():
         for spelling in spellings:
-            langs = ("ru",) if _CYRILLIC.search(spelling.lower()) else ("en", "fr")
+            langs = ("ru",) if is_cyrillic(spelling) else ("en", "fr")
             for lang in langs:
                 for word in _WORD.findall(spelling.lower()):
                     lexicon[_key(lang, stem(word, lang))] = f"entity:{concept}"

@@ -188,7 +188,7 @@ def nb_ratios(X: Any, positive: np.ndarray) -> np.ndarray:
 
 
 def cores(n_jobs: int | None, tasks: int) -> int:
-    """Processes for ``tasks`` fits (``n_jobs`` -1: every core; None: one)."""
+    """Workers for ``tasks`` independent fits (``n_jobs`` -1: every core; None: one)."""
     n = n_jobs if n_jobs is not None else 1
     if n < 0:
         n = max(1, (os.cpu_count() or 1) + 1 + n)

@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from narrative_tracker.classifier.crosslingual import concept_columns
 from narrative_tracker.classifier.features import STANCE_FEATURES, make_features
-from narrative_tracker.classifier.fitpool import Solver, Task, cores, fit_all
+from narrative_tracker.classifier.fitpool import Solver, Task, cores, fit_all, nb_ratios
 from narrative_tracker.vocabulary import STANCES
 
 UNKNOWN = -1
@@ -594,14 +594,8 @@ class NarrativeClassifier(ClassifierMixin, BaseEstimator):
         Scaling the stance features by them (as in NB-SVM, Wang and Manning 2012) lets words that
         tell the stances apart weigh more than topic words; rare words get ratios near zero.
         """
-        present = (X > 0).astype(np.float64).tocsr()
-        scale = np.zeros(X.shape[1])
-        for value in np.unique(values):
-            mine = values == value
-            p = np.asarray(present[mine].sum(axis=0)).ravel() + 1.0
-            q = np.asarray(present[~mine].sum(axis=0)).ravel() + 1.0
-            scale = np.maximum(scale, np.abs(np.log((p / p.sum()) / (q / q.sum()))))
-        return scale.astype(np.float32)
+        X = sp.csr_matrix(X)
+        return np.max([nb_ratios(X, values == value) for value in np.unique(values)], axis=0)
 
     # ------------------------------------------------------------------ predicting
     def raw_scores(self, X: Any) -> np.ndarray:

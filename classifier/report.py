@@ -199,7 +199,7 @@ def _posts_section(name: str, result: dict[str, Any]) -> list[str]:
     missing = {"coarse": {"macro_f1": 0.0}}
     for lang, part in ours["per_language"].items():
         other = base["per_language"].get(lang, missing)
-        mono = result.get("without_crosslingual", {}).get("per_language", {}).get(lang, missing)
+        mono = result["without_crosslingual"]["per_language"].get(lang, missing)
         lines.append(
             f"| {lang} | {part['records']} | {part['coarse']['macro_f1']:.3f} | {part['macro_f1']:.3f} | "
             f"{_f(part['stance_accuracy'])} | {mono['coarse']['macro_f1']:.3f} | {other['coarse']['macro_f1']:.3f} |"

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Integer, bindparam, column, func, literal_column, table
 
+from narrative_tracker.stemming import SNOWBALL, is_cyrillic, stemmer
 from narrative_tracker.storage.endings import ENDINGS
 
 FTS_TABLE = "articles_fts"
@@ -49,7 +49,6 @@ POSTGRES_CONFIGS = ("russian", "french", "english", "simple")
 
 #: Snowball stemmers tried on a word, by its script (the article's language is not known from
 #: the query; a lang filter narrows it).
-STEMMERS = {"ru": "russian", "fr": "french", "en": "english"}
 _WORD = re.compile(r"[^\W_]+")
 
 fts_table = table(FTS_TABLE, column("rowid", Integer), column(FTS_TABLE))
@@ -73,22 +72,15 @@ def query_words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text))[:MAX_WORDS]
 
 
-@cache
-def _stemmer(language: str) -> Any:
-    import snowballstemmer
-
-    return snowballstemmer.stemmer(language)
-
-
 def _languages(word: str, lang: str) -> list[str]:
     """Stemmers for the word's script, narrowed to the lang filter's language when it is one."""
-    if any("\u0400" <= c <= "\u04ff" for c in word):
+    if is_cyrillic(word):
         by_script = ["russian"]
     elif any(_latin(c) for c in word):
         by_script = ["english", "french"]
     else:
         return []
-    chosen = STEMMERS.get(lang)
+    chosen = SNOWBALL.get(lang)
     return [chosen] if chosen in by_script else by_script
 
 
@@ -111,7 +103,7 @@ def word_forms(word: str, lang: str = "") -> list[str]:
 def _forms(language: str, word: str) -> list[str]:
     if len(word) > MAX_STEMMED:
         return []
-    stem = _stemmer(language).stemWord(word)
+    stem = stemmer(language).stemWord(word)
     if len(stem) < MIN_STEM:
         return []
     forms = [stem + ending for ending in ENDINGS[language]]
